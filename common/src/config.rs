@@ -1,0 +1,363 @@
+//! Typed configuration: a TOML file, then `LYRA_…` environment variables, validated at start-up.
+//!
+//! Keys nest with a double underscore: `LYRA_DATABASE__APP_URL` sets `database.app_url`,
+//! `LYRA_SERVICES__INGEST__PORT` sets `services.ingest.port`. A value that does not parse or
+//! does not make sense stops the program before it serves anything, with an error that names
+//! the key.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::Service;
+
+/// Everything a Lyra process can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Database connections.
+    pub database: DatabaseSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// Where each service listens.
+    pub services: ServicesSettings,
+}
+
+/// Database connections. The services never connect as the migrating (owner) role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// URL for the tenant-facing services (gateway, app, auth, metrics, model-svc): role `lyra_app`.
+    pub app_url: Secret,
+    /// URL for the bank-wide services (ingest, pipeline): role `lyra_platform`.
+    pub platform_url: Secret,
+    /// Pool size per service.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection, in milliseconds.
+    pub acquire_timeout_ms: u64,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter such as `info` or `lyra_ingest=debug,info`.
+    pub filter: String,
+    /// `pretty` for people, `json` for machines.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, one line per event.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Listening addresses of the seven services.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesSettings {
+    /// The one public port.
+    pub gateway: Listen,
+    /// The web dashboard.
+    pub app: Listen,
+    /// Logins and tokens.
+    pub auth: Listen,
+    /// The analytics API.
+    pub metrics: Listen,
+    /// Model serving.
+    pub model_svc: Listen,
+    /// Transaction intake.
+    pub ingest: Listen,
+    /// Feature and scoring jobs.
+    pub pipeline: Listen,
+}
+
+impl ServicesSettings {
+    /// The listening address of one service.
+    pub fn of(&self, service: Service) -> &Listen {
+        match service {
+            Service::Gateway => &self.gateway,
+            Service::App => &self.app,
+            Service::Auth => &self.auth,
+            Service::Metrics => &self.metrics,
+            Service::ModelSvc => &self.model_svc,
+            Service::Ingest => &self.ingest,
+            Service::Pipeline => &self.pipeline,
+        }
+    }
+
+    /// The listening address of one service, for changing it (tests bind port 0).
+    pub fn of_mut(&mut self, service: Service) -> &mut Listen {
+        match service {
+            Service::Gateway => &mut self.gateway,
+            Service::App => &mut self.app,
+            Service::Auth => &mut self.auth,
+            Service::Metrics => &mut self.metrics,
+            Service::ModelSvc => &mut self.model_svc,
+            Service::Ingest => &mut self.ingest,
+            Service::Pipeline => &mut self.pipeline,
+        }
+    }
+}
+
+/// A host and port to listen on. Port 0 asks the system for a free port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind.
+    pub port: u16,
+}
+
+/// A configuration error that names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable did not parse into the expected type.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A value parsed but is not acceptable.
+    #[error("invalid configuration: `{key}` = {value:?}: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `database.max_connections`.
+        key: &'static str,
+        /// The rejected value (secrets are never shown).
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Built-in defaults: every service on loopback, ports 8080–8086, local database.
+    pub fn defaults() -> Settings {
+        let listen = |port| Listen { host: IpAddr::from([127, 0, 0, 1]), port };
+        Settings {
+            database: DatabaseSettings {
+                app_url: Secret::new("postgres://lyra_app@127.0.0.1:5432/lyra"),
+                platform_url: Secret::new("postgres://lyra_platform@127.0.0.1:5432/lyra"),
+                max_connections: 10,
+                acquire_timeout_ms: 5_000,
+            },
+            log: LogSettings { filter: "info".into(), format: LogFormat::Pretty },
+            services: ServicesSettings {
+                gateway: listen(8080),
+                app: listen(8081),
+                auth: listen(8082),
+                metrics: listen(8083),
+                model_svc: listen(8084),
+                ingest: listen(8085),
+                pipeline: listen(8086),
+            },
+        }
+    }
+
+    /// Loads defaults, then `file` (when given, it must exist), then `LYRA_…` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, Env::prefixed("LYRA_").split("__"))
+    }
+
+    /// The default configuration file: `$LYRA_CONFIG`, else `config/lyra.toml` when it exists.
+    pub fn default_file() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("LYRA_CONFIG") {
+            return Some(PathBuf::from(path));
+        }
+        let path = PathBuf::from("config/lyra.toml");
+        path.exists().then_some(path)
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::defaults()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Parse(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // LYRA_CONFIG names the file; it is not a key.
+        let env = env.ignore(&["config"]);
+        let settings: Settings =
+            figment.merge(env).extract().map_err(|e| ConfigError::Parse(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.database;
+        check_pg_url("database.app_url", &db.app_url)?;
+        check_pg_url("database.platform_url", &db.platform_url)?;
+        if db.max_connections == 0 || db.max_connections > 1000 {
+            return Err(invalid(
+                "database.max_connections",
+                db.max_connections,
+                "must be between 1 and 1000",
+            ));
+        }
+        if db.acquire_timeout_ms == 0 {
+            return Err(invalid("database.acquire_timeout_ms", 0, "must be positive"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return Err(invalid("log.filter", &self.log.filter, &e.to_string()));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for service in Service::ALL {
+            let listen = self.services.of(service);
+            if listen.port != 0 {
+                if let Some(other) = seen.insert(listen.port, service) {
+                    return Err(ConfigError::Invalid {
+                        key: service.port_key(),
+                        value: listen.port.to_string(),
+                        reason: format!("already used by `{}`", other.port_key()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &'static str, value: impl fmt::Display, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key, value: value.to_string(), reason: reason.to_string() }
+}
+
+fn check_pg_url(key: &'static str, url: &Secret) -> Result<(), ConfigError> {
+    let url = url.expose();
+    let ok = (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        && url.parse::<sqlx::postgres::PgConnectOptions>().is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            value: "<hidden>".into(),
+            reason: "must be a postgres:// URL".into(),
+        })
+    }
+}
+
+/// Figment's message names the key ("for key \"default.database.max_connections\"");
+/// drop the profile prefix so it reads like the file.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+            if key.is_empty() {
+                format!("{} ({source})", e.kind)
+            } else {
+                format!("`{key}`: {} ({source})", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A string that never prints: database URLs carry passwords.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        // figment's Env reads the process environment; use its test jail for isolation.
+        let mut out = None;
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in vars {
+                jail.set_env(k, v);
+            }
+            out = Some(Settings::load(None));
+            Ok(())
+        });
+        out.unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::defaults().validate().unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = load_env(&[("LYRA_SERVICES__INGEST__PORT", "9999"), ("LYRA_LOG__FORMAT", "json")])
+            .unwrap();
+        assert_eq!(s.services.ingest.port, 9999);
+        assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unparsable_value_names_the_key() {
+        let err = load_env(&[("LYRA_DATABASE__MAX_CONNECTIONS", "lots")]).unwrap_err().to_string();
+        assert!(err.contains("database.max_connections"), "{err}");
+    }
+
+    #[test]
+    fn nonsense_value_names_the_key() {
+        let err = load_env(&[("LYRA_DATABASE__MAX_CONNECTIONS", "0")]).unwrap_err().to_string();
+        assert!(err.contains("`database.max_connections` = \"0\""), "{err}");
+        let err = load_env(&[("LYRA_DATABASE__APP_URL", "mysql://x")]).unwrap_err().to_string();
+        assert!(err.contains("database.app_url") && !err.contains("mysql"), "{err}");
+        let err = load_env(&[("LYRA_LOG__FILTER", "info,[[[")]).unwrap_err().to_string();
+        assert!(err.contains("log.filter"), "{err}");
+        let err = load_env(&[("LYRA_SERVICES__AUTH__PORT", "8080")]).unwrap_err().to_string();
+        assert!(err.contains("services.auth.port") && err.contains("services.gateway.port"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let err = load_env(&[("LYRA_DATABASE__MAX_CONECTIONS", "3")]).unwrap_err().to_string();
+        assert!(err.contains("max_conections"), "{err}");
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lyra.toml", "[services.app]\nhost = \"0.0.0.0\"\nport = 7000\n")?;
+            jail.set_env("LYRA_SERVICES__APP__PORT", "7001");
+            let s = Settings::load(Some(Path::new("lyra.toml"))).unwrap();
+            assert_eq!(s.services.app.port, 7001);
+            assert_eq!(s.services.app.host.to_string(), "0.0.0.0");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("postgres://u:hunter2@h/db");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,25 @@
+//! Code every Lyra service shares, so that each service crate holds only its own features.
+//!
+//! - [`config`]: typed settings from a file and `LYRA_…` variables, validated at start-up.
+//! - [`telemetry`]: structured logs.
+//! - [`db`]: the connection pool, the **only** way to open a transaction for an organisation
+//!   ([`db::Db::begin_for_org`]), migrations and reference data.
+//! - [`server`]: the common service shell — health, readiness, Prometheus metrics, request
+//!   ids, panic catching, graceful shutdown — and [`server::Application`] to start a service.
+//! - [`localpg`]: a private PostgreSQL cluster for development and tests.
+//! - [`mcc`]: the merchant category catalogue.
+//! - [`formats`]: the bank file formats that `lyra generate` writes and ingest reads.
+//! - `testing` (feature `testing`): throwaway databases for integration tests.
+
+pub mod config;
+pub mod db;
+pub mod formats;
+pub mod localpg;
+pub mod mcc;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::Settings;
+pub use server::{Application, Service};

@@ -1,0 +1,115 @@
+//! `lyra db …`: the admin database URL, the private cluster under `.lyra/`, migrations.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use lyra_common::localpg::{self, Cluster};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+/// Name of the database Lyra uses in the private cluster.
+const DATABASE: &str = "lyra";
+
+/// Where the private cluster lives: `.lyra/pg` in the current directory, or — when we are
+/// root and the server's user cannot reach that path — a directory under /tmp, recorded in
+/// `.lyra/pg-location`.
+fn cluster() -> anyhow::Result<Cluster> {
+    let state = std::env::current_dir()?.join(".lyra");
+    std::fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+    let pointer = state.join("pg-location");
+    if let Ok(dir) = std::fs::read_to_string(&pointer) {
+        return Ok(Cluster::new(PathBuf::from(dir.trim()))?);
+    }
+    let local = Cluster::new(state.join("pg"))?;
+    if local.server_can_reach(local.dir()) {
+        return Ok(local);
+    }
+    let hash = state.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let dir = std::env::temp_dir().join(format!("lyra-pg-{hash:016x}"));
+    std::fs::write(&pointer, dir.to_string_lossy().as_bytes())?;
+    Ok(Cluster::new(dir)?)
+}
+
+/// `DATABASE_URL` when set; otherwise the running private cluster's admin URL.
+pub fn admin_url() -> anyhow::Result<String> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return Ok(url);
+    }
+    let cluster = cluster()?;
+    let port = cluster.running_port().context("the database is not running: start it with `lyra db start`")?;
+    Ok(localpg::url(port, localpg::ADMIN_USER, DATABASE))
+}
+
+/// Starts the private cluster (creating it the first time) and the `lyra` database;
+/// with `DATABASE_URL`, checks that server answers instead. Returns the admin URL.
+pub async fn start() -> anyhow::Result<String> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        PgConnection::connect(&url).await.context("DATABASE_URL is set but its server does not answer")?;
+        eprintln!("using the server named by DATABASE_URL");
+        return Ok(url);
+    }
+    let cluster = cluster()?;
+    if !cluster.is_initialised() {
+        eprintln!("creating a private PostgreSQL cluster in {}", cluster.dir().display());
+        cluster.init(true)?;
+    }
+    let port = match cluster.running_port() {
+        Some(port) => port,
+        None => {
+            let port = localpg::free_port()?;
+            cluster.start(port)?;
+            eprintln!("PostgreSQL started on 127.0.0.1:{port}");
+            port
+        }
+    };
+    let mut conn = PgConnection::connect(&localpg::url(port, localpg::ADMIN_USER, "postgres")).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+        .bind(DATABASE)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        conn.execute(format!("CREATE DATABASE {DATABASE}").as_str()).await?;
+    }
+    Ok(localpg::url(port, localpg::ADMIN_USER, DATABASE))
+}
+
+/// Stops the private cluster.
+pub fn stop() -> anyhow::Result<()> {
+    anyhow::ensure!(std::env::var("DATABASE_URL").is_err(), "DATABASE_URL is set: that server is not Lyra's to stop");
+    let cluster = cluster()?;
+    if cluster.running_port().is_none() {
+        eprintln!("the database is not running");
+        return Ok(());
+    }
+    cluster.stop()?;
+    eprintln!("PostgreSQL stopped");
+    Ok(())
+}
+
+/// A small pool as the admin role.
+pub async fn admin_pool() -> anyhow::Result<PgPool> {
+    let url = admin_url()?;
+    PgPoolOptions::new().max_connections(2).connect(&url).await.context("cannot connect to the database")
+}
+
+/// Applies migrations and syncs reference data.
+pub async fn migrate() -> anyhow::Result<()> {
+    let pool = admin_pool().await?;
+    lyra_common::db::migrate(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The service-role URL derived from the admin URL: same server and database, other user,
+/// no password (the private cluster trusts loopback).
+pub fn role_url(admin: &str, role: &str) -> anyhow::Result<String> {
+    let options: sqlx::postgres::PgConnectOptions = admin.parse()?;
+    Ok(format!(
+        "postgres://{role}@{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(DATABASE)
+    ))
+}

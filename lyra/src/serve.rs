@@ -1,0 +1,117 @@
+//! `lyra serve` and `lyra up`: services in this process, each on its own port.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use lyra_common::config::Secret;
+use lyra_common::db::DbRole;
+use lyra_common::{Application, Service, Settings};
+
+use crate::db;
+
+/// Builds one service.
+fn build(service: Service, settings: Settings) -> BoxFuture<'static, anyhow::Result<Application>> {
+    match service {
+        Service::Gateway => lyra_gateway::build(settings).boxed(),
+        Service::App => lyra_app::build(settings).boxed(),
+        Service::Auth => lyra_auth::build(settings).boxed(),
+        Service::Metrics => lyra_metrics::build(settings).boxed(),
+        Service::ModelSvc => lyra_model_svc::build(settings).boxed(),
+        Service::Ingest => lyra_ingest::build(settings).boxed(),
+        Service::Pipeline => lyra_pipeline::build(settings).boxed(),
+    }
+}
+
+/// Settings from the configuration file and environment. When neither names the service
+/// databases, they are derived from the admin URL (`DATABASE_URL` or the private cluster).
+fn settings() -> anyhow::Result<Settings> {
+    let file = Settings::default_file();
+    let mut settings = Settings::load(file.as_deref())?;
+    if file.is_none() {
+        let derive = |var: &str| std::env::var_os(var).is_none();
+        if derive("LYRA_DATABASE__APP_URL") || derive("LYRA_DATABASE__PLATFORM_URL") {
+            let admin = db::admin_url()?;
+            if derive("LYRA_DATABASE__APP_URL") {
+                settings.database.app_url = Secret::new(db::role_url(&admin, DbRole::App.role_name())?);
+            }
+            if derive("LYRA_DATABASE__PLATFORM_URL") {
+                settings.database.platform_url = Secret::new(db::role_url(&admin, DbRole::Platform.role_name())?);
+            }
+        }
+    }
+    lyra_common::telemetry::init(&settings.log);
+    Ok(settings)
+}
+
+/// Starts the named services and runs them until Ctrl-C or SIGTERM.
+async fn run(services: &[Service], settings: Settings) -> anyhow::Result<()> {
+    let mut apps = Vec::new();
+    for &service in services {
+        let app = build(service, settings.clone()).await?;
+        let host = settings.services.of(service).host;
+        eprintln!("{:<10} http://{host}:{}", service.name(), app.port());
+        apps.push(app);
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let handles: Vec<_> = apps
+        .into_iter()
+        .map(|app| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(app.run_until_stopped(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        })
+        .collect();
+    lyra_common::server::shutdown_signal().await;
+    eprintln!("stopping…");
+    stop.send(true).ok();
+    for handle in handles {
+        handle.await??;
+    }
+    eprintln!("all services stopped");
+    Ok(())
+}
+
+/// `lyra serve <service>|all`.
+pub async fn serve(which: &str) -> anyhow::Result<()> {
+    let services: Vec<Service> = if which == "all" {
+        Service::ALL.to_vec()
+    } else {
+        let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+        vec![Service::from_name(which).ok_or_else(|| {
+            anyhow::anyhow!("unknown service {which:?}: choose one of {} or all", names.join(", "))
+        })?]
+    };
+    run(&services, settings()?).await
+}
+
+/// `lyra up`: the whole demo from nothing.
+pub async fn up(seed: u64) -> anyhow::Result<()> {
+    let url = db::start().await?;
+    eprintln!("database: {url}");
+    db::migrate().await?;
+    let pool = db::admin_pool().await?;
+    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT FROM ingest.transactions)").fetch_one(&pool).await?;
+    pool.close().await;
+    if empty {
+        eprintln!("generating the demo data (seed {seed}); this happens once");
+        let args = crate::DataArgs {
+            preset: "demo".into(),
+            seed,
+            customers: None,
+            merchants: None,
+            months: None,
+            end: None,
+            threads: None,
+            format: crate::FormatArg::Csv,
+        };
+        crate::generate::to_database(&args, false).await?;
+    } else {
+        eprintln!("demo data already loaded");
+    }
+    let settings = settings()?;
+    eprintln!("starting all services (Ctrl-C stops everything):");
+    let result = run(&Service::ALL, settings.clone()).await;
+    let gateway = settings.services.of(Service::Gateway);
+    eprintln!("(Lyra was served at http://{}:{})", gateway.host, gateway.port);
+    result
+}

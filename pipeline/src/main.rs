@@ -1,0 +1,6 @@
+//! The `lyra-pipeline` binary: runs the service until SIGINT or SIGTERM.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    lyra_common::server::main(lyra_common::Service::Pipeline, lyra_pipeline::build).await
+}
