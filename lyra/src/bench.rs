@@ -10,6 +10,7 @@ use crate::DataArgs;
 /// The throughput PRODUCT.md holds the generator to.
 const GOAL_TXNS_PER_SECOND: f64 = 1_000_000.0;
 
+/// Runs the benchmark and prints both figures and their ratio.
 pub fn generate(args: &DataArgs, dir: Option<PathBuf>) -> anyhow::Result<()> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("lyra-bench-gen-{}", std::process::id())));
     let config = args.config()?;

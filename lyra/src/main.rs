@@ -8,16 +8,11 @@
 //! - `lyra report realism` — measure the realism claims of a data set.
 //! - `lyra bench generate` — generation throughput against a plain write of the same bytes.
 
-mod bench;
-mod db;
-mod generate;
-mod serve;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use lyra_datagen::{Config, Format, Preset};
+use clap::{Args, Parser, Subcommand};
+use lyra::{DataArgs, bench, db, generate, serve};
 
 #[derive(Parser)]
 #[command(name = "lyra", version, about = "Lyra: merchant analytics from card payments")]
@@ -95,79 +90,6 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Csv,
-    Ndjson,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Ndjson => Format::Ndjson,
-        }
-    }
-}
-
-/// What data to generate.
-#[derive(Args, Clone)]
-struct DataArgs {
-    /// `small`, `demo` or `bench`.
-    #[arg(long, default_value = "demo")]
-    preset: String,
-    /// Seed: the same seed gives the same bytes.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
-    /// Override the preset's number of customers.
-    #[arg(long)]
-    customers: Option<u64>,
-    /// Override the preset's number of merchants.
-    #[arg(long)]
-    merchants: Option<u64>,
-    /// Override the number of months.
-    #[arg(long)]
-    months: Option<u32>,
-    /// Last day of the window (YYYY-MM-DD).
-    #[arg(long)]
-    end: Option<String>,
-    /// Worker threads (the output does not depend on it).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// File format.
-    #[arg(long, value_enum, default_value = "csv")]
-    format: FormatArg,
-}
-
-impl DataArgs {
-    fn config(&self) -> anyhow::Result<Config> {
-        let preset = Preset::from_name(&self.preset)
-            .ok_or_else(|| anyhow::anyhow!("unknown preset {:?}: use small, demo or bench", self.preset))?;
-        let mut config = preset.config(self.seed);
-        if let Some(n) = self.customers {
-            anyhow::ensure!(n > 0, "--customers must be positive");
-            config.customers = n;
-        }
-        if let Some(n) = self.merchants {
-            anyhow::ensure!(n >= 20, "--merchants must be at least 20 (one per category group)");
-            config.merchants = n;
-        }
-        if let Some(m) = self.months {
-            anyhow::ensure!((1..=120).contains(&m), "--months must be between 1 and 120");
-            config.months = m;
-        }
-        if let Some(end) = &self.end {
-            config.end = time::Date::parse(end, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|e| anyhow::anyhow!("--end {end:?}: {e} (expected YYYY-MM-DD)"))?;
-        }
-        Ok(config)
-    }
-
-    fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
-    }
 }
 
 #[derive(Args)]

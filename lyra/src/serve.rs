@@ -8,8 +8,8 @@ use lyra_common::{Application, Service, Settings};
 
 use crate::db;
 
-/// Builds one service.
-fn build(service: Service, settings: Settings) -> BoxFuture<'static, anyhow::Result<Application>> {
+/// Builds one service, as `lyra serve` does.
+pub fn build(service: Service, settings: Settings) -> BoxFuture<'static, anyhow::Result<Application>> {
     match service {
         Service::Gateway => lyra_gateway::build(settings).boxed(),
         Service::App => lyra_app::build(settings).boxed(),
@@ -43,7 +43,7 @@ fn settings() -> anyhow::Result<Settings> {
 }
 
 /// Starts the named services and runs them until Ctrl-C or SIGTERM.
-async fn run(services: &[Service], settings: Settings) -> anyhow::Result<()> {
+pub async fn run(services: &[Service], settings: Settings) -> anyhow::Result<()> {
     let mut apps = Vec::new();
     for &service in services {
         let app = build(service, settings.clone()).await?;
