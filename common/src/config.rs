@@ -140,7 +140,10 @@ pub enum ConfigError {
 impl Settings {
     /// Built-in defaults: every service on loopback, ports 8080–8086, local database.
     pub fn defaults() -> Settings {
-        let listen = |port| Listen { host: IpAddr::from([127, 0, 0, 1]), port };
+        let listen = |port| Listen {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port,
+        };
         Settings {
             database: DatabaseSettings {
                 app_url: Secret::new("postgres://lyra_app@127.0.0.1:5432/lyra"),
@@ -148,7 +151,10 @@ impl Settings {
                 max_connections: 10,
                 acquire_timeout_ms: 5_000,
             },
-            log: LogSettings { filter: "info".into(), format: LogFormat::Pretty },
+            log: LogSettings {
+                filter: "info".into(),
+                format: LogFormat::Pretty,
+            },
             services: ServicesSettings {
                 gateway: listen(8080),
                 app: listen(8081),
@@ -188,8 +194,10 @@ impl Settings {
         }
         // LYRA_CONFIG names the file; it is not a key.
         let env = env.ignore(&["config"]);
-        let settings: Settings =
-            figment.merge(env).extract().map_err(|e| ConfigError::Parse(describe(e)))?;
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe(e)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -207,7 +215,11 @@ impl Settings {
             ));
         }
         if db.acquire_timeout_ms == 0 {
-            return Err(invalid("database.acquire_timeout_ms", 0, "must be positive"));
+            return Err(invalid(
+                "database.acquire_timeout_ms",
+                0,
+                "must be positive",
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(invalid("log.filter", &self.log.filter, &e.to_string()));
@@ -230,7 +242,11 @@ impl Settings {
 }
 
 fn invalid(key: &'static str, value: impl fmt::Display, reason: &str) -> ConfigError {
-    ConfigError::Invalid { key, value: value.to_string(), reason: reason.to_string() }
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 fn check_pg_url(key: &'static str, url: &Secret) -> Result<(), ConfigError> {
@@ -255,7 +271,11 @@ fn describe(error: figment::Error) -> String {
         .into_iter()
         .map(|e| {
             let key = e.path.join(".");
-            let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
             if key.is_empty() {
                 format!("{} ({source})", e.kind)
             } else {
@@ -313,40 +333,64 @@ mod tests {
 
     #[test]
     fn environment_overrides_nested_keys() {
-        let s = load_env(&[("LYRA_SERVICES__INGEST__PORT", "9999"), ("LYRA_LOG__FORMAT", "json")])
-            .unwrap();
+        let s = load_env(&[
+            ("LYRA_SERVICES__INGEST__PORT", "9999"),
+            ("LYRA_LOG__FORMAT", "json"),
+        ])
+        .unwrap();
         assert_eq!(s.services.ingest.port, 9999);
         assert_eq!(s.log.format, LogFormat::Json);
     }
 
     #[test]
     fn unparsable_value_names_the_key() {
-        let err = load_env(&[("LYRA_DATABASE__MAX_CONNECTIONS", "lots")]).unwrap_err().to_string();
+        let err = load_env(&[("LYRA_DATABASE__MAX_CONNECTIONS", "lots")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("database.max_connections"), "{err}");
     }
 
     #[test]
     fn nonsense_value_names_the_key() {
-        let err = load_env(&[("LYRA_DATABASE__MAX_CONNECTIONS", "0")]).unwrap_err().to_string();
+        let err = load_env(&[("LYRA_DATABASE__MAX_CONNECTIONS", "0")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`database.max_connections` = \"0\""), "{err}");
-        let err = load_env(&[("LYRA_DATABASE__APP_URL", "mysql://x")]).unwrap_err().to_string();
-        assert!(err.contains("database.app_url") && !err.contains("mysql"), "{err}");
-        let err = load_env(&[("LYRA_LOG__FILTER", "info,[[[")]).unwrap_err().to_string();
+        let err = load_env(&[("LYRA_DATABASE__APP_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database.app_url") && !err.contains("mysql"),
+            "{err}"
+        );
+        let err = load_env(&[("LYRA_LOG__FILTER", "info,[[[")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("log.filter"), "{err}");
-        let err = load_env(&[("LYRA_SERVICES__AUTH__PORT", "8080")]).unwrap_err().to_string();
-        assert!(err.contains("services.auth.port") && err.contains("services.gateway.port"), "{err}");
+        let err = load_env(&[("LYRA_SERVICES__AUTH__PORT", "8080")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("services.auth.port") && err.contains("services.gateway.port"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_key_is_refused() {
-        let err = load_env(&[("LYRA_DATABASE__MAX_CONECTIONS", "3")]).unwrap_err().to_string();
+        let err = load_env(&[("LYRA_DATABASE__MAX_CONECTIONS", "3")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_conections"), "{err}");
     }
 
     #[test]
     fn file_then_environment() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("lyra.toml", "[services.app]\nhost = \"0.0.0.0\"\nport = 7000\n")?;
+            jail.create_file(
+                "lyra.toml",
+                "[services.app]\nhost = \"0.0.0.0\"\nport = 7000\n",
+            )?;
             jail.set_env("LYRA_SERVICES__APP__PORT", "7001");
             let s = Settings::load(Some(Path::new("lyra.toml"))).unwrap();
             assert_eq!(s.services.app.port, 7001);
@@ -359,5 +403,27 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret::new("postgres://u:hunter2@h/db");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// The documented example configuration parses and equals the built-in defaults.
+    #[test]
+    fn example_configuration_is_valid() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/lyra.example.toml"
+        ));
+        figment::Jail::expect_with(|_| {
+            let s = Settings::load(Some(path)).unwrap();
+            assert_eq!(
+                format!("{:?}", s.services),
+                format!("{:?}", Settings::defaults().services)
+            );
+            Ok(())
+        });
     }
 }

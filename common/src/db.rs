@@ -39,7 +39,9 @@ impl DbRole {
 }
 
 /// An organisation (tenant) id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct OrgId(pub i64);
 
@@ -87,17 +89,21 @@ impl Db {
             DbRole::App => &settings.app_url,
             DbRole::Platform => &settings.platform_url,
         };
-        let options: PgConnectOptions = url.expose().parse().map_err(|source| DbError::Connect {
-            role: role.role_name().into(),
-            source,
-        })?;
+        let options: PgConnectOptions =
+            url.expose().parse().map_err(|source| DbError::Connect {
+                role: role.role_name().into(),
+                source,
+            })?;
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
             .connect_with(options)
             .await
-            .map_err(|source| DbError::Connect { role: role.role_name().into(), source })?;
+            .map_err(|source| DbError::Connect {
+                role: role.role_name().into(),
+                source,
+            })?;
         check_unprivileged(&pool).await?;
         Ok(Db { pool })
     }
@@ -106,7 +112,10 @@ impl Db {
     ///
     /// This is the only place that sets `app.org_id`; it is transaction-local, so a pooled
     /// connection never carries one organisation's setting into another request.
-    pub async fn begin_for_org(&self, org: OrgId) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub async fn begin_for_org(
+        &self,
+        org: OrgId,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.org_id', $1, true)")
             .bind(org.0.to_string())
@@ -154,7 +163,9 @@ async fn check_unprivileged(pool: &PgPool) -> Result<(), DbError> {
     } else if bypass {
         Some("it has BYPASSRLS".to_string())
     } else if owned > 0 {
-        Some(format!("it owns {owned} tables (owners are not subject to tenant policies)"))
+        Some(format!(
+            "it owns {owned} tables (owners are not subject to tenant policies)"
+        ))
     } else if powerful_member {
         Some("it is a member of a superuser or BYPASSRLS role".to_string())
     } else {

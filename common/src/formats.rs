@@ -19,8 +19,12 @@ pub enum Entity {
 
 impl Entity {
     /// All entities, in load order (referenced before referencing).
-    pub const ALL: [Entity; 4] =
-        [Entity::Organisations, Entity::Customers, Entity::Merchants, Entity::Transactions];
+    pub const ALL: [Entity; 4] = [
+        Entity::Organisations,
+        Entity::Customers,
+        Entity::Merchants,
+        Entity::Transactions,
+    ];
 
     /// File stem, e.g. `transactions` for `transactions.csv`.
     pub fn file_stem(self) -> &'static str {
@@ -36,13 +40,33 @@ impl Entity {
     pub fn fields(self) -> &'static [&'static str] {
         match self {
             Entity::Organisations => &["org_id", "name"],
-            Entity::Customers => &["customer_id", "birth_year", "gender", "home_region", "client_since"],
+            Entity::Customers => &[
+                "customer_id",
+                "birth_year",
+                "gender",
+                "home_region",
+                "client_since",
+            ],
             Entity::Merchants => &[
-                "merchant_id", "org_id", "name", "mcc", "region", "city", "latitude", "longitude",
-                "opened_on", "closed_on",
+                "merchant_id",
+                "org_id",
+                "name",
+                "mcc",
+                "region",
+                "city",
+                "latitude",
+                "longitude",
+                "opened_on",
+                "closed_on",
             ],
             Entity::Transactions => &[
-                "txn_id", "booked_at", "customer_id", "merchant_id", "amount_minor", "currency", "channel",
+                "txn_id",
+                "booked_at",
+                "customer_id",
+                "merchant_id",
+                "amount_minor",
+                "currency",
+                "channel",
             ],
         }
     }

@@ -44,7 +44,10 @@ pub enum LocalPgError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LocalPgError + '_ {
-    move |source| LocalPgError::Io { path: path.display().to_string(), source }
+    move |source| LocalPgError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// A cluster directory and the binaries that manage it.
@@ -59,7 +62,11 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster in `dir` (which need not exist yet).
     pub fn new(dir: impl Into<PathBuf>) -> Result<Cluster, LocalPgError> {
-        Ok(Cluster { bin: find_bin_dir()?, dir: dir.into(), run_as: unprivileged_user() })
+        Ok(Cluster {
+            bin: find_bin_dir()?,
+            dir: dir.into(),
+            run_as: unprivileged_user(),
+        })
     }
 
     /// The cluster's data directory.
@@ -75,16 +82,20 @@ impl Cluster {
     /// Creates the cluster. `durable = false` trades crash safety for speed (tests).
     pub fn init(&self, durable: bool) -> Result<(), LocalPgError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&self.dir))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err(&self.dir))?;
         if let Some((uid, gid)) = self.run_as {
             std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid)).map_err(io_err(&self.dir))?;
         }
-        self.run(
-            self.command("initdb")
-                .arg("-D")
-                .arg(&self.dir)
-                .args(["-U", ADMIN_USER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]),
-        )?;
+        self.run(self.command("initdb").arg("-D").arg(&self.dir).args([
+            "-U",
+            ADMIN_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]))?;
         let mut conf = String::from(
             "\n# lyra: a private cluster on loopback only\n\
              listen_addresses = '127.0.0.1'\n\
@@ -127,7 +138,12 @@ impl Cluster {
 
     /// Stops the server (fast shutdown: open sessions are ended).
     pub fn stop(&self) -> Result<(), LocalPgError> {
-        self.run(self.command("pg_ctl").arg("-D").arg(&self.dir).args(["-m", "fast", "-w", "stop"]))
+        self.run(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(&self.dir)
+                .args(["-m", "fast", "-w", "stop"]),
+        )
     }
 
     /// The port of the running server, or `None` when it is not running.
@@ -160,7 +176,10 @@ impl Cluster {
             self.dir.display()
         );
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         self.drop_privileges(&mut cmd);
         // A new process group, so a Ctrl-C in the terminal does not kill the watchdog first.
         cmd.process_group(0);
@@ -183,10 +202,13 @@ impl Cluster {
 
     fn run(&self, cmd: &mut Command) -> Result<(), LocalPgError> {
         let name = cmd.get_program().to_string_lossy().into_owned();
-        let output = cmd.stdin(Stdio::null()).output().map_err(|e| LocalPgError::Command {
-            command: name.clone(),
-            detail: e.to_string(),
-        })?;
+        let output = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| LocalPgError::Command {
+                command: name.clone(),
+                detail: e.to_string(),
+            })?;
         if output.status.success() {
             Ok(())
         } else {
@@ -203,7 +225,9 @@ impl Cluster {
 
     /// Whether the server's user can reach `path` (every ancestor searchable by it).
     pub fn server_can_reach(&self, path: &Path) -> bool {
-        let Some((uid, gid)) = self.run_as else { return true };
+        let Some((uid, gid)) = self.run_as else {
+            return true;
+        };
         path.ancestors().skip(1).all(|p| match fs::metadata(p) {
             Ok(m) => {
                 let mode = m.mode();
@@ -232,10 +256,18 @@ pub fn find_bin_dir() -> Result<PathBuf, LocalPgError> {
         }
     }
     let mut versions: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     versions.sort();
-    versions.into_iter().rev().find(|d| has_both(d)).ok_or(LocalPgError::NotInstalled)
+    versions
+        .into_iter()
+        .rev()
+        .find(|d| has_both(d))
+        .ok_or(LocalPgError::NotInstalled)
 }
 
 /// When we are root: the uid/gid of `postgres` (or `nobody`) to run the server as.

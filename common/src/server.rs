@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Settings;
 use crate::db::{Db, DbRole};
@@ -144,9 +144,21 @@ impl Application {
         let listen = settings.services.of(service);
         let listener = TcpListener::bind((listen.host, listen.port))
             .await
-            .map_err(|e| anyhow::anyhow!("{}: cannot listen on {}:{}: {e}", service.name(), listen.host, listen.port))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: cannot listen on {}:{}: {e}",
+                    service.name(),
+                    listen.host,
+                    listen.port
+                )
+            })?;
         let router = shell(service, db.clone(), routes(db.clone()));
-        Ok(Application { service, listener, router, db })
+        Ok(Application {
+            service,
+            listener,
+            router,
+            db,
+        })
     }
 
     /// The port actually bound (useful when the configuration asked for port 0).
@@ -165,8 +177,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let name = self.service.name();
-        tracing::info!(service = name, port = self.port(), "{name} listening on port {}", self.port());
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        tracing::info!(
+            service = name,
+            port = self.port(),
+            "{name} listening on port {}",
+            self.port()
+        );
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         self.db.close().await;
         tracing::info!(service = name, "{name} stopped");
         Ok(())
@@ -180,11 +199,25 @@ fn shell(service: Service, db: Db, routes: Router) -> Router {
     let mut registry = Registry::with_prefix("lyra");
     let metrics = HttpMetrics {
         requests: Family::default(),
-        duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14))),
+        duration: Family::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        }),
     };
-    registry.register("http_requests", "HTTP requests served", metrics.requests.clone());
-    registry.register("http_request_duration_seconds", "HTTP request latency", metrics.duration.clone());
-    let state = ShellState { service, db, registry: Arc::new(registry) };
+    registry.register(
+        "http_requests",
+        "HTTP requests served",
+        metrics.requests.clone(),
+    );
+    registry.register(
+        "http_request_duration_seconds",
+        "HTTP request latency",
+        metrics.duration.clone(),
+    );
+    let state = ShellState {
+        service,
+        db,
+        registry: Arc::new(registry),
+    };
 
     let common = Router::new()
         .route("/healthz", get(healthz))
@@ -206,7 +239,7 @@ fn shell(service: Service, db: Db, routes: Router) -> Router {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
             tracing::info_span!("request", service = name, method = %req.method(), path = %req.uri().path(), request_id)
-        }))
+        }).on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(tower_http::LatencyUnit::Millis)))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
@@ -220,7 +253,9 @@ async fn healthz(State(state): State<ShellState>) -> Json<serde_json::Value> {
 
 async fn readyz(State(state): State<ShellState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
-        Ok(Ok(())) => Json(serde_json::json!({"status": "ready", "database": "ok"})).into_response(),
+        Ok(Ok(())) => {
+            Json(serde_json::json!({"status": "ready", "database": "ok"})).into_response()
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             not_ready("unreachable")
@@ -230,7 +265,10 @@ async fn readyz(State(state): State<ShellState>) -> Response {
 }
 
 fn not_ready(database: &str) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "not ready", "database": database})))
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"status": "not ready", "database": database})),
+    )
         .into_response()
 }
 
@@ -241,7 +279,10 @@ async fn prometheus(State(state): State<ShellState>) -> Response {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
         body,
     )
         .into_response()
@@ -257,16 +298,26 @@ async fn record_metrics(State(metrics): State<HttpMetrics>, req: Request, next: 
         .unwrap_or_else(|| "<unmatched>".to_owned());
     let method = req.method().to_string();
     let response = next.run(req).await;
-    let labels = RequestLabels { method, path, status: response.status().as_u16() };
+    let labels = RequestLabels {
+        method,
+        path,
+        status: response.status().as_u16(),
+    };
     metrics.requests.get_or_create(&labels).inc();
-    metrics.duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    metrics
+        .duration
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     // The panic itself is logged by the panic hook; the client learns nothing internal.
     tracing::error!("handler panicked");
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "internal error"})))
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({"error": "internal error"})),
+    )
         .into_response()
 }
 

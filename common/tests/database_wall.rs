@@ -61,13 +61,18 @@ async fn seeded() -> (TestDb, PgPool) {
 }
 
 async fn app_db(db: &TestDb) -> Db {
-    Db::connect_as(DbRole::App, &db.settings().database).await.expect("the app role is unprivileged")
+    Db::connect_as(DbRole::App, &db.settings().database)
+        .await
+        .expect("the app role is unprivileged")
 }
 
 #[tokio::test]
 async fn the_test_covers_every_tenant_table() {
     let db = fresh_db().await;
-    let listed: BTreeSet<String> = seed_statements(A).into_iter().map(|(t, _)| t.to_string()).collect();
+    let listed: BTreeSet<String> = seed_statements(A)
+        .into_iter()
+        .map(|(t, _)| t.to_string())
+        .collect();
     assert_eq!(tenant_tables(&db.admin_pool().await).await, listed);
 }
 
@@ -86,8 +91,14 @@ async fn every_tenant_table_forces_row_level_security() {
         .fetch_one(&admin)
         .await
         .unwrap();
-        assert!(row.get::<bool, _>(0), "{table}: row-level security not enabled");
-        assert!(row.get::<bool, _>(1), "{table}: row-level security not forced");
+        assert!(
+            row.get::<bool, _>(0),
+            "{table}: row-level security not enabled"
+        );
+        assert!(
+            row.get::<bool, _>(1),
+            "{table}: row-level security not forced"
+        );
         assert!(row.get::<bool, _>(2), "{table}: no policy for lyra_app");
     }
 }
@@ -99,10 +110,15 @@ async fn an_organisation_sees_only_its_own_rows_without_any_where_clause() {
     for table in tenant_tables(&admin).await {
         for (me, other) in [(A, B), (B, A)] {
             let mut tx = app.begin_for_org(me).await.unwrap();
-            let orgs: Vec<Option<i64>> =
-                sqlx::query_scalar(&format!("SELECT org_id FROM {table}")).fetch_all(&mut *tx).await.unwrap();
+            let orgs: Vec<Option<i64>> = sqlx::query_scalar(&format!("SELECT org_id FROM {table}"))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
             assert!(!orgs.is_empty(), "{table}: {me} sees none of its own rows");
-            assert!(orgs.iter().all(|o| *o == Some(me.0)), "{table}: {me} sees {orgs:?}, including {other}'s");
+            assert!(
+                orgs.iter().all(|o| *o == Some(me.0)),
+                "{table}: {me} sees {orgs:?}, including {other}'s"
+            );
             tx.rollback().await.unwrap();
         }
         // No organisation set: nothing at all, also on a connection that served one before.
@@ -147,12 +163,18 @@ async fn the_app_role_cannot_switch_row_level_security_off() {
     ];
     for sql in attempts {
         let mut conn = app.pool().acquire().await.unwrap();
-        assert!(conn.execute(sql).await.is_err(), "lyra_app could run: {sql}");
+        assert!(
+            conn.execute(sql).await.is_err(),
+            "lyra_app could run: {sql}"
+        );
     }
     // row_security = off makes a policy-filtered query fail rather than return everything.
     let mut conn = app.pool().acquire().await.unwrap();
     conn.execute("SET row_security = off").await.unwrap();
-    let err = conn.execute("SELECT * FROM ingest.merchants").await.unwrap_err();
+    let err = conn
+        .execute("SELECT * FROM ingest.merchants")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
 }
 
@@ -161,20 +183,41 @@ async fn raw_bank_data_and_truth_are_out_of_reach() {
     let db = fresh_db().await;
     let app = db.pool(DbRole::App).await;
     let platform = db.pool(DbRole::Platform).await;
-    for sql in ["SELECT * FROM ingest.transactions", "SELECT * FROM ingest.customers", "SELECT * FROM truth.customers"] {
-        assert!(app.fetch_all(sql).await.is_err(), "lyra_app could run: {sql}");
+    for sql in [
+        "SELECT * FROM ingest.transactions",
+        "SELECT * FROM ingest.customers",
+        "SELECT * FROM truth.customers",
+    ] {
+        assert!(
+            app.fetch_all(sql).await.is_err(),
+            "lyra_app could run: {sql}"
+        );
     }
-    for sql in ["SELECT * FROM truth.customers", "SELECT * FROM truth.switches"] {
-        assert!(platform.fetch_all(sql).await.is_err(), "lyra_platform could run: {sql}");
+    for sql in [
+        "SELECT * FROM truth.customers",
+        "SELECT * FROM truth.switches",
+    ] {
+        assert!(
+            platform.fetch_all(sql).await.is_err(),
+            "lyra_platform could run: {sql}"
+        );
     }
-    platform.fetch_all("SELECT * FROM ingest.transactions").await.expect("the platform reads transactions");
+    platform
+        .fetch_all("SELECT * FROM ingest.transactions")
+        .await
+        .expect("the platform reads transactions");
 }
 
 #[tokio::test]
 async fn the_platform_role_sees_every_merchant() {
     let (db, _admin) = seeded().await;
-    let platform = Db::connect_as(DbRole::Platform, &db.settings().database).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.merchants").fetch_one(platform.pool()).await.unwrap();
+    let platform = Db::connect_as(DbRole::Platform, &db.settings().database)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.merchants")
+        .fetch_one(platform.pool())
+        .await
+        .unwrap();
     assert_eq!(n, 3);
 }
 
@@ -196,21 +239,27 @@ async fn services_refuse_to_run_as_a_privileged_role() {
 async fn bank_transaction_ids_are_unique_across_partitions() {
     let db = fresh_db().await;
     let platform = db.pool(DbRole::Platform).await;
-    let created: i32 = sqlx::query_scalar("SELECT ingest.ensure_transaction_partitions('2026-01-01', '2026-03-31')")
-        .fetch_one(&platform)
-        .await
-        .unwrap();
+    let created: i32 = sqlx::query_scalar(
+        "SELECT ingest.ensure_transaction_partitions('2026-01-01', '2026-03-31')",
+    )
+    .fetch_one(&platform)
+    .await
+    .unwrap();
     assert_eq!(created, 3);
-    let again: i32 = sqlx::query_scalar("SELECT ingest.ensure_transaction_partitions('2026-01-01', '2026-03-31')")
-        .fetch_one(&platform)
-        .await
-        .unwrap();
+    let again: i32 = sqlx::query_scalar(
+        "SELECT ingest.ensure_transaction_partitions('2026-01-01', '2026-03-31')",
+    )
+    .fetch_one(&platform)
+    .await
+    .unwrap();
     assert_eq!(again, 0);
     platform
         .execute("INSERT INTO ingest.transaction_ids VALUES ('t1', '2026-01-15T10:00:00+03:00')")
         .await
         .unwrap();
-    let dup = platform.execute("INSERT INTO ingest.transaction_ids VALUES ('t1', '2026-03-15T10:00:00+03:00')").await;
+    let dup = platform
+        .execute("INSERT INTO ingest.transaction_ids VALUES ('t1', '2026-03-15T10:00:00+03:00')")
+        .await;
     assert!(dup.unwrap_err().to_string().contains("duplicate key"));
     // Moscow months: 00:30 on 1 February in Moscow is still January in UTC, but belongs to February.
     platform
@@ -220,7 +269,10 @@ async fn bank_transaction_ids_are_unique_across_partitions() {
         .await
         .unwrap();
     let admin = db.admin_pool().await;
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.transactions_2026_02").fetch_one(&admin).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.transactions_2026_02")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -229,15 +281,17 @@ async fn the_mcc_catalogue_is_in_the_database() {
     let db = fresh_db().await;
     let app = db.pool(DbRole::App).await;
     let (codes, groups): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT category_group) FROM ingest.mcc_codes").fetch_one(&app).await.unwrap();
+        sqlx::query_as("SELECT count(*), count(DISTINCT category_group) FROM ingest.mcc_codes")
+            .fetch_one(&app)
+            .await
+            .unwrap();
     assert_eq!(codes as usize, lyra_common::mcc::CATALOGUE.len());
     assert_eq!(groups, 20);
-    let (description, group): (String, String) = sqlx::query_as(
-        "SELECT description, category_group FROM ingest.mcc_codes WHERE mcc = 5411",
-    )
-    .fetch_one(&app)
-    .await
-    .unwrap();
+    let (description, group): (String, String) =
+        sqlx::query_as("SELECT description, category_group FROM ingest.mcc_codes WHERE mcc = 5411")
+            .fetch_one(&app)
+            .await
+            .unwrap();
     assert!(description.starts_with("Grocery"));
     assert_eq!(group, "groceries");
 }

@@ -27,8 +27,8 @@ use std::io;
 use time::Date;
 use time::macros::date;
 
-pub use output::{FileSink, Format, Sink, Table};
 use output::{Chunk, csv_header};
+pub use output::{FileSink, Format, Sink, Table};
 pub use world::World;
 
 const STREAM_WORLD: u64 = 1;
@@ -53,10 +53,21 @@ pub struct Realism {
 
 impl Realism {
     /// Every effect on.
-    pub const FULL: Realism = Realism { calendar: true, heterogeneity: true, lapses: true, switching: true, zipf: true };
+    pub const FULL: Realism = Realism {
+        calendar: true,
+        heterogeneity: true,
+        lapses: true,
+        switching: true,
+        zipf: true,
+    };
     /// Every effect off: uniform, unrealistic data.
-    pub const FLAT: Realism =
-        Realism { calendar: false, heterogeneity: false, lapses: false, switching: false, zipf: false };
+    pub const FLAT: Realism = Realism {
+        calendar: false,
+        heterogeneity: false,
+        lapses: false,
+        switching: false,
+        zipf: false,
+    };
 }
 
 /// What to generate.
@@ -105,7 +116,14 @@ impl Preset {
             Preset::Demo => (50_000, 2_000),
             Preset::Bench => (550_000, 20_000),
         };
-        Config { seed, customers, merchants, months: 18, end: DEFAULT_END, realism: Realism::FULL }
+        Config {
+            seed,
+            customers,
+            merchants,
+            months: 18,
+            end: DEFAULT_END,
+            realism: Realism::FULL,
+        }
     }
 }
 
@@ -144,8 +162,14 @@ pub fn generate(
             sink.write(table, &csv_header(table))?;
         }
     }
-    sink.write(Table::Bank(lyra_common::formats::Entity::Organisations), &output::organisations(&world, format))?;
-    sink.write(Table::Bank(lyra_common::formats::Entity::Merchants), &output::merchants(&world, format))?;
+    sink.write(
+        Table::Bank(lyra_common::formats::Entity::Organisations),
+        &output::organisations(&world, format),
+    )?;
+    sink.write(
+        Table::Bank(lyra_common::formats::Entity::Merchants),
+        &output::merchants(&world, format),
+    )?;
 
     let threads = threads.max(1) as u64;
     let chunks = config.customers.div_ceil(CHUNK);
@@ -177,14 +201,22 @@ pub fn generate(
                     })
                 })
                 .collect();
-            let mut all: Vec<(u64, Chunk)> =
-                handles.into_iter().flat_map(|h| h.join().expect("generator thread panicked")).collect();
+            let mut all: Vec<(u64, Chunk)> = handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("generator thread panicked"))
+                .collect();
             all.sort_by_key(|(c, _)| *c);
             all.into_iter().map(|(_, chunk)| chunk).collect()
         });
         for chunk in results {
-            sink.write(Table::Bank(lyra_common::formats::Entity::Customers), &chunk.customers)?;
-            sink.write(Table::Bank(lyra_common::formats::Entity::Transactions), &chunk.transactions)?;
+            sink.write(
+                Table::Bank(lyra_common::formats::Entity::Customers),
+                &chunk.customers,
+            )?;
+            sink.write(
+                Table::Bank(lyra_common::formats::Entity::Transactions),
+                &chunk.transactions,
+            )?;
             sink.write(Table::TruthCustomers, &chunk.truth_customers)?;
             sink.write(Table::TruthSwitches, &chunk.truth_switches)?;
             summary.transactions += chunk.n_transactions;

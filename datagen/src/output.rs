@@ -58,10 +58,22 @@ impl Table {
         match self {
             Table::Bank(e) => e.fields(),
             Table::TruthCustomers => &[
-                "customer_id", "archetype", "income_rub_month", "purchase_rate_per_day", "dropout_probability",
-                "spend_multiplier", "lapsed_on", "expected_spend_90d_minor",
+                "customer_id",
+                "archetype",
+                "income_rub_month",
+                "purchase_rate_per_day",
+                "dropout_probability",
+                "spend_multiplier",
+                "lapsed_on",
+                "expected_spend_90d_minor",
             ],
-            Table::TruthSwitches => &["customer_id", "category_group", "from_merchant", "to_merchant", "switched_on"],
+            Table::TruthSwitches => &[
+                "customer_id",
+                "category_group",
+                "from_merchant",
+                "to_merchant",
+                "switched_on",
+            ],
         }
     }
 
@@ -101,7 +113,12 @@ impl FileSink {
         fs::create_dir_all(dir.join("truth"))?;
         let files = Table::ALL
             .iter()
-            .map(|t| Ok(BufWriter::with_capacity(1 << 20, File::create(dir.join(t.file_name(format)))?)))
+            .map(|t| {
+                Ok(BufWriter::with_capacity(
+                    1 << 20,
+                    File::create(dir.join(t.file_name(format)))?,
+                ))
+            })
             .collect::<io::Result<_>>()?;
         Ok(FileSink { files })
     }
@@ -117,7 +134,10 @@ impl FileSink {
 
 impl Sink for FileSink {
     fn write(&mut self, table: Table, bytes: &[u8]) -> io::Result<()> {
-        let i = Table::ALL.iter().position(|t| *t == table).expect("known table");
+        let i = Table::ALL
+            .iter()
+            .position(|t| *t == table)
+            .expect("known table");
         self.files[i].write_all(bytes)
     }
 }
@@ -176,7 +196,13 @@ fn json_str(buf: &mut Vec<u8>, s: &str) {
 
 /// Writes one row: `values` are already-rendered field texts; `quoted[i]` says whether
 /// field `i` is a string (JSON) — CSV fields never need quoting here.
-fn row(buf: &mut Vec<u8>, format: Format, fields: &[&str], values: &[Option<&str>], strings: &[bool]) {
+fn row(
+    buf: &mut Vec<u8>,
+    format: Format,
+    fields: &[&str],
+    values: &[Option<&str>],
+    strings: &[bool],
+) {
     match format {
         Format::Csv => {
             for (i, v) in values.iter().enumerate() {
@@ -222,7 +248,15 @@ impl Chunk {
     }
 
     /// A `customers` row.
-    pub fn customer(&mut self, id: i64, age: f64, female: bool, city: usize, client_since: i64, cal: &Calendar) {
+    pub fn customer(
+        &mut self,
+        id: i64,
+        age: f64,
+        female: bool,
+        city: usize,
+        client_since: i64,
+        cal: &Calendar,
+    ) {
         let end_year = cal.date(cal.days as i64 - 1).year();
         let birth_year = (end_year - age as i32).to_string();
         let since = cal.date(client_since).to_string();
@@ -231,7 +265,13 @@ impl Chunk {
             &mut self.customers,
             self.format,
             Entity::Customers.fields(),
-            &[Some(&id), Some(&birth_year), Some(if female { "F" } else { "M" }), Some(CITIES[city].region), Some(&since)],
+            &[
+                Some(&id),
+                Some(&birth_year),
+                Some(if female { "F" } else { "M" }),
+                Some(CITIES[city].region),
+                Some(&since),
+            ],
             &[false, false, true, true, true],
         );
     }
@@ -289,7 +329,12 @@ impl Chunk {
 
     /// A truth row for a switch of main outlet.
     pub fn switch(&mut self, customer: i64, group: CategoryGroup, from: i64, to: i64, on: Date) {
-        let (c, f, t, d) = (customer.to_string(), from.to_string(), to.to_string(), on.to_string());
+        let (c, f, t, d) = (
+            customer.to_string(),
+            from.to_string(),
+            to.to_string(),
+            on.to_string(),
+        );
         row(
             &mut self.truth_switches,
             self.format,
@@ -328,8 +373,14 @@ impl Chunk {
             self.format,
             Table::TruthCustomers.fields(),
             &[
-                Some(&values[0]), Some(&values[1]), Some(&values[2]), Some(&values[3]), Some(&values[4]),
-                Some(&values[5]), lapsed, Some(&values[7]),
+                Some(&values[0]),
+                Some(&values[1]),
+                Some(&values[2]),
+                Some(&values[3]),
+                Some(&values[4]),
+                Some(&values[5]),
+                lapsed,
+                Some(&values[7]),
             ],
             &[false, true, false, false, false, false, true, false],
         );
@@ -341,7 +392,13 @@ pub fn organisations(world: &World, format: Format) -> Vec<u8> {
     let mut buf = Vec::new();
     for org in &world.orgs {
         let id = org.id.to_string();
-        row(&mut buf, format, Entity::Organisations.fields(), &[Some(&id), Some(&org.name)], &[false, true]);
+        row(
+            &mut buf,
+            format,
+            Entity::Organisations.fields(),
+            &[Some(&id), Some(&org.name)],
+            &[false, true],
+        );
     }
     buf
 }
@@ -354,12 +411,16 @@ pub fn merchants(world: &World, format: Format) -> Vec<u8> {
         let city = &CITIES[m.city];
         let values = [
             m.id.to_string(),
-            m.org.map(|o| world.orgs[o].id.to_string()).unwrap_or_default(),
+            m.org
+                .map(|o| world.orgs[o].id.to_string())
+                .unwrap_or_default(),
             m.mcc.to_string(),
             format!("{:.6}", m.lat),
             format!("{:.6}", m.lon),
             cal.date(m.opened).to_string(),
-            m.closed.map(|c| cal.date(c).to_string()).unwrap_or_default(),
+            m.closed
+                .map(|c| cal.date(c).to_string())
+                .unwrap_or_default(),
         ];
         row(
             &mut buf,
@@ -377,7 +438,9 @@ pub fn merchants(world: &World, format: Format) -> Vec<u8> {
                 Some(&values[5]),
                 m.closed.map(|_| values[6].as_str()),
             ],
-            &[false, false, true, false, true, true, false, false, true, true],
+            &[
+                false, false, true, false, true, true, false, false, true, true,
+            ],
         );
     }
     buf

@@ -42,7 +42,10 @@ pub struct Report {
 impl Report {
     /// The check with this name.
     pub fn get(&self, name: &str) -> &Check {
-        self.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}"))
+        self.checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}"))
     }
 
     /// Whether every check passes.
@@ -53,11 +56,23 @@ impl Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{:<58} {:>9}   {:<17} result", "property", "measured", "accepted")?;
+        writeln!(
+            f,
+            "{:<58} {:>9}   {:<17} result",
+            "property", "measured", "accepted"
+        )?;
         for c in &self.checks {
-            let range = if c.max.is_infinite() { format!(">= {}", c.min) } else { format!("{} .. {}", c.min, c.max) };
+            let range = if c.max.is_infinite() {
+                format!(">= {}", c.min)
+            } else {
+                format!("{} .. {}", c.min, c.max)
+            };
             let result = if c.passes() { "pass" } else { "FAIL" };
-            writeln!(f, "{:<58} {:>9.3}   {:<17} {result}", c.name, c.value, range)?;
+            writeln!(
+                f,
+                "{:<58} {:>9.3}   {:<17} {result}",
+                c.name, c.value, range
+            )?;
         }
         write!(f, "{} transactions", self.transactions)
     }
@@ -88,7 +103,8 @@ fn invalid(msg: String) -> io::Error {
 }
 
 fn lines(path: &Path) -> io::Result<impl Iterator<Item = io::Result<String>>> {
-    let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let file = File::open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Ok(BufReader::with_capacity(1 << 20, file).lines().skip(1))
 }
 
@@ -98,12 +114,19 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
     for line in lines(&dir.join("merchants.csv"))? {
         let line = line?;
         let f: Vec<&str> = line.split(',').collect();
-        let code: u16 = f[3].parse().map_err(|_| invalid(format!("bad mcc in {line}")))?;
-        let group = mcc::lookup(code).map(|m| m.group).unwrap_or(CategoryGroup::Other);
-        merchants.insert(f[0].parse::<i64>().map_err(|_| invalid(line.clone()))?, MerchantInfo {
-            group,
-            closed: !f[9].is_empty(),
-        });
+        let code: u16 = f[3]
+            .parse()
+            .map_err(|_| invalid(format!("bad mcc in {line}")))?;
+        let group = mcc::lookup(code)
+            .map(|m| m.group)
+            .unwrap_or(CategoryGroup::Other);
+        merchants.insert(
+            f[0].parse::<i64>().map_err(|_| invalid(line.clone()))?,
+            MerchantInfo {
+                group,
+                closed: !f[9].is_empty(),
+            },
+        );
     }
 
     // Pass 1: the window.
@@ -111,7 +134,11 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
     let (mut first, mut last) = (Date::MAX, Date::MIN);
     for line in lines(&path)? {
         let line = line?;
-        let date = line.split(',').nth(1).and_then(parse_date).ok_or_else(|| invalid(line.clone()))?;
+        let date = line
+            .split(',')
+            .nth(1)
+            .and_then(parse_date)
+            .ok_or_else(|| invalid(line.clone()))?;
         first = first.min(date);
         last = last.max(date);
     }
@@ -131,11 +158,14 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
         if f.len() != 7 {
             return Err(invalid(format!("expected 7 fields: {line}")));
         }
-        let day = (parse_date(f[1]).ok_or_else(|| invalid(line.clone()))? - first).whole_days() as usize;
+        let day =
+            (parse_date(f[1]).ok_or_else(|| invalid(line.clone()))? - first).whole_days() as usize;
         let customer: i64 = f[2].parse().map_err(|_| invalid(line.clone()))?;
         let merchant: i64 = f[3].parse().map_err(|_| invalid(line.clone()))?;
         let amount: i64 = f[4].parse().map_err(|_| invalid(line.clone()))?;
-        let info = merchants.get(&merchant).ok_or_else(|| invalid(format!("unknown merchant {merchant}")))?;
+        let info = merchants
+            .get(&merchant)
+            .ok_or_else(|| invalid(format!("unknown merchant {merchant}")))?;
         n += 1;
         if amount < 0 {
             continue; // refunds are not visits
@@ -153,7 +183,11 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
             c.last_90 += 1;
         }
         if day < third || day >= days - third {
-            let visits = loyalty.entry((customer, g as u8)).or_default().entry(merchant).or_default();
+            let visits = loyalty
+                .entry((customer, g as u8))
+                .or_default()
+                .entry(merchant)
+                .or_default();
             if day < third {
                 visits.0 += 1;
             } else {
@@ -169,10 +203,17 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
         for d in 0..days {
             if pick(date(d)) {
                 count += 1;
-                total += groups.iter().map(|g| daily[g.index() * days + d]).sum::<u64>();
+                total += groups
+                    .iter()
+                    .map(|g| daily[g.index() * days + d])
+                    .sum::<u64>();
             }
         }
-        if count == 0 { f64::NAN } else { total as f64 / count as f64 }
+        if count == 0 {
+            f64::NAN
+        } else {
+            total as f64 / count as f64
+        }
     };
     let ratio = |groups: &[CategoryGroup], a: &dyn Fn(Date) -> bool, b: &dyn Fn(Date) -> bool| {
         mean(groups, a) / mean(groups, b)
@@ -226,23 +267,25 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
         },
         Check {
             name: "payday: all purchases on the 5th and 20th vs mid-periods",
-            value: ratio(
-                &all,
-                &|d| ordinary(d) && matches!(d.day(), 5 | 20),
-                &|d| ordinary(d) && matches!(d.day(), 9..=16 | 24..=28),
-            ),
+            value: ratio(&all, &|d| ordinary(d) && matches!(d.day(), 5 | 20), &|d| {
+                ordinary(d) && matches!(d.day(), 9..=16 | 24..=28)
+            }),
             min: 1.08,
             max: 2.0,
         },
         Check {
             name: "holiday: groceries on 31 December vs 1-20 December",
-            value: ratio(&[G::Groceries], &|d| is(d, Month::December, 31, 31), &|d| is(d, Month::December, 1, 20)),
+            value: ratio(&[G::Groceries], &|d| is(d, Month::December, 31, 31), &|d| {
+                is(d, Month::December, 1, 20)
+            }),
             min: 1.5,
             max: 5.0,
         },
         Check {
             name: "holiday: beauty 5-8 March vs 10-28 February",
-            value: ratio(&[G::Beauty], &|d| is(d, Month::March, 5, 8), &|d| is(d, Month::February, 10, 28)),
+            value: ratio(&[G::Beauty], &|d| is(d, Month::March, 5, 8), &|d| {
+                is(d, Month::February, 10, 28)
+            }),
             min: 1.5,
             max: 5.0,
         },
@@ -295,7 +338,9 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
     // the outlet is still open.
     let (mut eligible, mut switched) = (0u64, 0u64);
     for visits in loyalty.values() {
-        let Some((&main, &(early, _))) = visits.iter().max_by_key(|(m, v)| (v.0, **m)) else { continue };
+        let Some((&main, &(early, _))) = visits.iter().max_by_key(|(m, v)| (v.0, **m)) else {
+            continue;
+        };
         let late_total: u32 = visits.values().map(|v| v.1).sum();
         if early < 4 || late_total < 4 || merchants[&main].closed {
             continue;
@@ -312,5 +357,8 @@ pub fn analyse(dir: &Path) -> io::Result<Report> {
         max: 0.5,
     });
 
-    Ok(Report { transactions: n, checks })
+    Ok(Report {
+        transactions: n,
+        checks,
+    })
 }

@@ -24,12 +24,18 @@ impl Rng {
     /// order or the thread that computes them.
     pub fn stream(seed: u64, stream: u64, index: u64) -> Rng {
         let mut x = mix64(seed ^ mix64(stream.wrapping_add(0x9e37_79b9_7f4a_7c15)))
-            ^ mix64(index.wrapping_mul(0xd1b5_4a32_d192_ed03).wrapping_add(stream));
+            ^ mix64(
+                index
+                    .wrapping_mul(0xd1b5_4a32_d192_ed03)
+                    .wrapping_add(stream),
+            );
         let mut next = || {
             x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
             mix64(x)
         };
-        Rng { s: [next(), next(), next(), next()] }
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
     }
 
     /// The next 64 random bits.
@@ -135,7 +141,9 @@ impl Rng {
     pub fn pick_cumulative(&mut self, cumulative: &[f64]) -> usize {
         let total = *cumulative.last().expect("non-empty weights");
         let x = self.f64() * total;
-        cumulative.partition_point(|&c| c <= x).min(cumulative.len() - 1)
+        cumulative
+            .partition_point(|&c| c <= x)
+            .min(cumulative.len() - 1)
     }
 
     /// An index drawn with probability proportional to `weights`.
@@ -172,8 +180,14 @@ mod tests {
     fn streams_are_reproducible_and_distinct() {
         let a: Vec<u64> = (0..4).map(|_| Rng::stream(7, 1, 2).next_u64()).collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
-        assert_ne!(Rng::stream(7, 1, 2).next_u64(), Rng::stream(7, 1, 3).next_u64());
-        assert_ne!(Rng::stream(7, 1, 2).next_u64(), Rng::stream(8, 1, 2).next_u64());
+        assert_ne!(
+            Rng::stream(7, 1, 2).next_u64(),
+            Rng::stream(7, 1, 3).next_u64()
+        );
+        assert_ne!(
+            Rng::stream(7, 1, 2).next_u64(),
+            Rng::stream(8, 1, 2).next_u64()
+        );
     }
 
     #[test]

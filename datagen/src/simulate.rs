@@ -67,7 +67,15 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
     // How they buy.
     let (rate, dropout, spend) = if realism.heterogeneity {
         let mean = BASE_RATE * archetype.rate_factor();
-        (rng.gamma(2.0, mean / 2.0), if realism.lapses { rng.beta(0.8, 260.0) } else { 0.0 }, rng.gamma(3.0, 1.0 / 3.0))
+        (
+            rng.gamma(2.0, mean / 2.0),
+            if realism.lapses {
+                rng.beta(0.8, 260.0)
+            } else {
+                0.0
+            },
+            rng.gamma(3.0, 1.0 / 3.0),
+        )
     } else {
         (BASE_RATE, if realism.lapses { 0.003 } else { 0.0 }, 1.0)
     };
@@ -142,7 +150,13 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
             if from != NO_MERCHANT {
                 if let Some(to) = pick(world, &mut rng, city, district, k, day, &favourites[k]) {
                     favourites[k][0] = to;
-                    out.switch(id, group, world.merchants[from as usize].id, world.merchants[to as usize].id, cal.date(day));
+                    out.switch(
+                        id,
+                        group,
+                        world.merchants[from as usize].id,
+                        world.merchants[to as usize].id,
+                        cal.date(day),
+                    );
                 }
             }
         }
@@ -155,12 +169,21 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
             Some(1)
         };
         let m = match slot {
-            Some(s) if favourites[k][s] != NO_MERCHANT && world.merchants[favourites[k][s] as usize].is_open(day) => {
+            Some(s)
+                if favourites[k][s] != NO_MERCHANT
+                    && world.merchants[favourites[k][s] as usize].is_open(day) =>
+            {
                 favourites[k][s]
             }
             _ => {
-                let Some(m) = pick(world, &mut rng, city, district, k, day, &favourites[k]) else { continue };
-                let s = slot.unwrap_or(if favourites[k][0] == NO_MERCHANT { 0 } else { 1 });
+                let Some(m) = pick(world, &mut rng, city, district, k, day, &favourites[k]) else {
+                    continue;
+                };
+                let s = slot.unwrap_or(if favourites[k][0] == NO_MERCHANT {
+                    0
+                } else {
+                    1
+                });
                 if slot.is_some() || favourites[k][s] == NO_MERCHANT {
                     favourites[k][s] = m;
                 }
@@ -177,7 +200,10 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
         let second = rng.below(60) as u8;
         let ecom = rng.chance(p.ecom_share * archetype.ecom_factor());
         let channel = if ecom { Channel::Ecom } else { Channel::Pos };
-        let rub = p.median_ticket_rub * rel_income.powf(0.35) * spend * rng.lognormal(0.0, p.ticket_sigma);
+        let rub = p.median_ticket_rub
+            * rel_income.powf(0.35)
+            * spend
+            * rng.lognormal(0.0, p.ticket_sigma);
         let amount = if group == CategoryGroup::Groceries || group == CategoryGroup::Pharmacy {
             (rub * 100.0).round() as i64
         } else {
@@ -187,7 +213,19 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
         let offset = CITIES[merchant.city].utc_offset_h;
         let txn_id = mix64(id_salt ^ ((i << 24) | seq));
         seq += 1;
-        out.transaction(txn_id, cal, day, hour, minute, second, offset, id, merchant.id, amount, channel);
+        out.transaction(
+            txn_id,
+            cal,
+            day,
+            hour,
+            minute,
+            second,
+            offset,
+            id,
+            merchant.id,
+            amount,
+            channel,
+        );
 
         let refund_p = match group {
             CategoryGroup::Clothing | CategoryGroup::Electronics | CategoryGroup::Home => 0.03,
@@ -196,12 +234,28 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
         };
         if rng.chance(refund_p) {
             let refund_day = day + 1 + rng.below(14) as i64;
-            let refunded = if rng.chance(0.7) { amount } else { (amount / 200).max(5) * 100 };
+            let refunded = if rng.chance(0.7) {
+                amount
+            } else {
+                (amount / 200).max(5) * 100
+            };
             if refund_day < days {
                 let txn_id = mix64(id_salt ^ ((i << 24) | seq));
                 seq += 1;
                 let hour = 10 + rng.below(10) as u8;
-                out.transaction(txn_id, cal, refund_day, hour, rng.below(60) as u8, rng.below(60) as u8, offset, id, merchant.id, -refunded, channel);
+                out.transaction(
+                    txn_id,
+                    cal,
+                    refund_day,
+                    hour,
+                    rng.below(60) as u8,
+                    rng.below(60) as u8,
+                    offset,
+                    id,
+                    merchant.id,
+                    -refunded,
+                    channel,
+                );
             }
         }
         if rng.chance(dropout) {
@@ -226,16 +280,40 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
         0.0
     } else {
         let mu = rate * rate_sum / total_mix / TREND_CAP;
-        let n = if dropout > 0.0 { (1.0 - (-dropout * mu * 90.0).exp()) / dropout } else { mu * 90.0 };
+        let n = if dropout > 0.0 {
+            (1.0 - (-dropout * mu * 90.0).exp()) / dropout
+        } else {
+            mu * 90.0
+        };
         n * spend_sum / rate_sum * rel_income.powf(0.35) * spend * 100.0
     };
-    out.truth_customer(id, archetype, income, rate, dropout, spend, lapsed_on.map(|d| cal.date(d)), expected as i64);
+    out.truth_customer(
+        id,
+        archetype,
+        income,
+        rate,
+        dropout,
+        spend,
+        lapsed_on.map(|d| cal.date(d)),
+        expected as i64,
+    );
 }
 
 /// Picks an open outlet of group `k` for a customer: mostly near home, sometimes (travel,
 /// hotels) in another city; never one of `avoid`.
-fn pick(world: &World, rng: &mut Rng, city: usize, district: usize, k: usize, day: i64, avoid: &[u32; 2]) -> Option<u32> {
-    let away = matches!(CategoryGroup::ALL[k], CategoryGroup::Travel | CategoryGroup::Hotels) && rng.chance(0.7);
+fn pick(
+    world: &World,
+    rng: &mut Rng,
+    city: usize,
+    district: usize,
+    k: usize,
+    day: i64,
+    avoid: &[u32; 2],
+) -> Option<u32> {
+    let away = matches!(
+        CategoryGroup::ALL[k],
+        CategoryGroup::Travel | CategoryGroup::Hotels
+    ) && rng.chance(0.7);
     for _ in 0..12 {
         let table = &world.tables[city][k];
         let m = if away || table.merchants.is_empty() {
@@ -255,4 +333,3 @@ fn pick(world: &World, rng: &mut Rng, city: usize, district: usize, k: usize, da
     }
     None
 }
-

@@ -66,7 +66,15 @@ impl Calendar {
             let cum = cumulative(params::params(group).hours.iter().copied());
             hours[group.index()].copy_from_slice(&cum);
         }
-        Calendar { start, days, date_text, season, season_max, season_mean, hours }
+        Calendar {
+            start,
+            days,
+            date_text,
+            season,
+            season_max,
+            season_mean,
+            hours,
+        }
     }
 
     /// The date of a day index (which may lie before the window).
@@ -196,11 +204,17 @@ impl World {
                     .map(|_| {
                         let r = radius * rng.f64().sqrt();
                         let a = rng.uniform(0.0, std::f64::consts::TAU);
-                        District { lat: c.lat + r * a.sin(), lon: c.lon + r * a.cos() * 1.7 }
+                        District {
+                            lat: c.lat + r * a.sin(),
+                            lon: c.lon + r * a.cos() * 1.7,
+                        }
                     })
                     .collect();
                 let weights: Vec<f64> = (0..n).map(|_| rng.gamma(3.0, 1.0)).collect();
-                CityWorld { districts, district_cum: cumulative(weights) }
+                CityWorld {
+                    districts,
+                    district_cum: cumulative(weights),
+                }
             })
             .collect();
         let city_cum = cumulative(CITIES.iter().map(|c| c.population_k));
@@ -210,14 +224,24 @@ impl World {
         let national = CategoryGroup::ALL
             .iter()
             .map(|&g| {
-                let ids: Vec<u32> =
-                    (0..merchants.len() as u32).filter(|&m| merchants[m as usize].group == g).collect();
+                let ids: Vec<u32> = (0..merchants.len() as u32)
+                    .filter(|&m| merchants[m as usize].group == g)
+                    .collect();
                 let cum = cumulative(ids.iter().map(|&m| merchants[m as usize].size));
                 (ids, cum)
             })
             .collect();
         let mid_day = calendar.days as f64 / 2.0;
-        World { calendar, cities, city_cum, orgs, merchants, tables, national, mid_day }
+        World {
+            calendar,
+            cities,
+            city_cum,
+            orgs,
+            merchants,
+            tables,
+            national,
+            mid_day,
+        }
     }
 
     /// Probability that a visit to merchant `m` on `day` happens, given its trend.
@@ -241,8 +265,10 @@ fn distance(a: &District, b: &District) -> f64 {
 }
 
 fn build_tables(cities: &[CityWorld], merchants: &[Merchant]) -> Vec<Vec<PickTable>> {
-    let mut tables: Vec<Vec<PickTable>> =
-        cities.iter().map(|_| (0..GROUPS).map(|_| PickTable::default()).collect()).collect();
+    let mut tables: Vec<Vec<PickTable>> = cities
+        .iter()
+        .map(|_| (0..GROUPS).map(|_| PickTable::default()).collect())
+        .collect();
     for (i, m) in merchants.iter().enumerate() {
         tables[m.city][m.group.index()].merchants.push(i as u32);
     }
@@ -250,7 +276,8 @@ fn build_tables(cities: &[CityWorld], merchants: &[Merchant]) -> Vec<Vec<PickTab
         for g in CategoryGroup::ALL {
             let reach = params::params(g).reach_deg;
             let table = &mut tables[c][g.index()];
-            table.size_cum = cumulative(table.merchants.iter().map(|&m| merchants[m as usize].size));
+            table.size_cum =
+                cumulative(table.merchants.iter().map(|&m| merchants[m as usize].size));
             table.district_cum = city
                 .districts
                 .iter()
@@ -318,19 +345,29 @@ fn build_merchants(
         // A third of the chains are Lyra clients; the first few always, so that even a
         // small data set has client chains.
         let client = chains.len() < 3 || rng.chance(0.3);
-        chains.push(Chain { name, group, outlets, client });
+        chains.push(Chain {
+            name,
+            group,
+            outlets,
+            client,
+        });
         chained += outlets;
     }
 
     let mut orgs = Vec::new();
     let mut merchants = Vec::with_capacity(n);
     let next_org = |orgs: &mut Vec<Org>, name: String| {
-        orgs.push(Org { id: 9_001 + orgs.len() as i64, name });
+        orgs.push(Org {
+            id: 9_001 + orgs.len() as i64,
+            name,
+        });
         orgs.len() - 1
     };
     let mut slots: Vec<(CategoryGroup, Option<(usize, Option<usize>)>)> = Vec::with_capacity(n);
     for (c, chain) in chains.iter().enumerate() {
-        let org = chain.client.then(|| next_org(&mut orgs, format!("{} Retail LLC", chain.name)));
+        let org = chain
+            .client
+            .then(|| next_org(&mut orgs, format!("{} Retail LLC", chain.name)));
         for _ in 0..chain.outlets {
             slots.push((chain.group, Some((c, org))));
         }
@@ -360,7 +397,11 @@ fn build_merchants(
         } else {
             group_codes[mrng.below(group_codes.len() as u64) as usize]
         };
-        let size_base = if config.realism.zipf { mrng.pareto(0.9).min(1000.0) } else { 1.0 };
+        let size_base = if config.realism.zipf {
+            mrng.pareto(0.9).min(1000.0)
+        } else {
+            1.0
+        };
         let (name, org, size) = match chain {
             Some((c, org)) => (chains[c].name.clone(), org, size_base * 1.5),
             None => {
@@ -369,7 +410,8 @@ fn build_merchants(
                 let noun = nouns[mrng.below(nouns.len() as u64) as usize];
                 let name = format!("{adjective} {noun}");
                 // A few independent shops are Lyra clients too, in every kind of trade.
-                let org = (j % 37 == 5 || mrng.chance(0.02)).then(|| next_org(&mut orgs, format!("{name} LLC")));
+                let org = (j % 37 == 5 || mrng.chance(0.02))
+                    .then(|| next_org(&mut orgs, format!("{name} LLC")));
                 (name, org, size_base)
             }
         };
@@ -378,9 +420,14 @@ fn build_merchants(
         } else {
             mrng.below((days - 60).max(1) as u64) as i64
         };
-        let closed = (mrng.chance(0.08)).then(|| opened.max(0) + 60 + mrng.below(days as u64) as i64);
+        let closed =
+            (mrng.chance(0.08)).then(|| opened.max(0) + 60 + mrng.below(days as u64) as i64);
         let closed = closed.filter(|&c| c < days);
-        let growth = if config.realism.calendar { (mrng.normal() * 0.25).clamp(-0.6, 0.6) } else { 0.0 };
+        let growth = if config.realism.calendar {
+            (mrng.normal() * 0.25).clamp(-0.6, 0.6)
+        } else {
+            0.0
+        };
         merchants.push(Merchant {
             id: 500_001 + j as i64,
             org,
@@ -407,8 +454,17 @@ mod tests {
 
     #[test]
     fn window_starts_on_the_first_of_a_month() {
-        assert_eq!(window_start(date!(2026 - 10 - 31), 18), date!(2025 - 05 - 01));
-        assert_eq!(window_start(date!(2026 - 01 - 15), 1), date!(2026 - 01 - 01));
-        assert_eq!(window_start(date!(2026 - 01 - 15), 13), date!(2025 - 01 - 01));
+        assert_eq!(
+            window_start(date!(2026 - 10 - 31), 18),
+            date!(2025 - 05 - 01)
+        );
+        assert_eq!(
+            window_start(date!(2026 - 01 - 15), 1),
+            date!(2026 - 01 - 01)
+        );
+        assert_eq!(
+            window_start(date!(2026 - 01 - 15), 13),
+            date!(2025 - 01 - 01)
+        );
     }
 }

@@ -6,7 +6,12 @@ use lyra_datagen::realism::{self, Report};
 use lyra_datagen::{Config, FileSink, Format, Preset, Realism, Table, generate};
 use sha2::{Digest, Sha256};
 
-fn generate_to(dir: &Path, config: &Config, format: Format, threads: usize) -> lyra_datagen::Summary {
+fn generate_to(
+    dir: &Path,
+    config: &Config,
+    format: Format,
+    threads: usize,
+) -> lyra_datagen::Summary {
     let mut sink = FileSink::create(dir, format).unwrap();
     let summary = generate(config, format, &mut sink, threads, &mut |_, _| {}).unwrap();
     sink.finish().unwrap();
@@ -33,12 +38,20 @@ fn small(seed: u64) -> Config {
 
 #[test]
 fn same_seed_same_bytes_whatever_the_threads() {
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     for format in [Format::Csv, Format::Ndjson] {
         generate_to(a.path(), &small(7), format, 1);
         generate_to(b.path(), &small(7), format, 3);
         generate_to(c.path(), &small(8), format, 2);
-        let (sa, sb, sc) = (checksums(a.path(), format), checksums(b.path(), format), checksums(c.path(), format));
+        let (sa, sb, sc) = (
+            checksums(a.path(), format),
+            checksums(b.path(), format),
+            checksums(c.path(), format),
+        );
         assert_eq!(sa, sb, "{format:?}");
         for (x, y) in sa.iter().zip(&sc) {
             assert_ne!(x.1, y.1, "a different seed must change {}", x.0);
@@ -54,13 +67,19 @@ fn csv_and_ndjson_carry_the_same_rows() {
     let csv = std::fs::read_to_string(dir.path().join("transactions.csv")).unwrap();
     let ndjson = std::fs::read_to_string(dir.path().join("transactions.ndjson")).unwrap();
     let mut csv_lines = csv.lines();
-    assert_eq!(csv_lines.next(), Some("txn_id,booked_at,customer_id,merchant_id,amount_minor,currency,channel"));
+    assert_eq!(
+        csv_lines.next(),
+        Some("txn_id,booked_at,customer_id,merchant_id,amount_minor,currency,channel")
+    );
     let (mut rows, mut refunds) = (0, 0);
     for (c, j) in csv_lines.zip(ndjson.lines()) {
         let f: Vec<&str> = c.split(',').collect();
         assert_eq!(f.len(), 7, "{c}");
         assert_eq!(f[0].len(), 16);
-        assert!(f[1].len() == 25 && &f[1][10..11] == "T" && (f[1].ends_with(":00")), "{c}");
+        assert!(
+            f[1].len() == 25 && &f[1][10..11] == "T" && (f[1].ends_with(":00")),
+            "{c}"
+        );
         let amount: i64 = f[4].parse().unwrap();
         assert_ne!(amount, 0);
         refunds += (amount < 0) as u32;

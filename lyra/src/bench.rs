@@ -12,7 +12,9 @@ const GOAL_TXNS_PER_SECOND: f64 = 1_000_000.0;
 
 /// Runs the benchmark and prints both figures and their ratio.
 pub fn generate(args: &DataArgs, dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("lyra-bench-gen-{}", std::process::id())));
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("lyra-bench-gen-{}", std::process::id()))
+    });
     let config = args.config()?;
     eprintln!(
         "generating {} customers, {} merchants, {} months with {} threads into {}",
@@ -45,13 +47,23 @@ pub fn generate(args: &DataArgs, dir: Option<PathBuf>) -> anyhow::Result<()> {
     let rate = summary.transactions as f64 / seconds;
     println!("transactions:           {}", summary.transactions);
     println!("bytes written:          {bytes}");
-    println!("lyra generate:          {seconds:.2} s  {rate:.0} transactions/s  {:.0} MB/s", bytes as f64 / seconds / 1e6);
-    println!("plain write, same bytes: {plain:.2} s  {:.0} MB/s", bytes as f64 / plain / 1e6);
+    println!(
+        "lyra generate:          {seconds:.2} s  {rate:.0} transactions/s  {:.0} MB/s",
+        bytes as f64 / seconds / 1e6
+    );
+    println!(
+        "plain write, same bytes: {plain:.2} s  {:.0} MB/s",
+        bytes as f64 / plain / 1e6
+    );
     println!("ratio generate/plain write time: {:.2}", seconds / plain);
     println!(
         "goal {} transactions/s: {} ({:.2}x)",
         GOAL_TXNS_PER_SECOND,
-        if rate >= GOAL_TXNS_PER_SECOND { "met" } else { "MISSED" },
+        if rate >= GOAL_TXNS_PER_SECOND {
+            "met"
+        } else {
+            "MISSED"
+        },
         rate / GOAL_TXNS_PER_SECOND
     );
     Ok(())
@@ -62,7 +74,11 @@ fn walk_size(dir: &std::path::Path) -> std::io::Result<u64> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() { walk_size(&entry.path())? } else { meta.len() };
+        total += if meta.is_dir() {
+            walk_size(&entry.path())?
+        } else {
+            meta.len()
+        };
     }
     Ok(total)
 }

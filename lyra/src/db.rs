@@ -15,7 +15,8 @@ const DATABASE: &str = "lyra";
 /// `.lyra/pg-location`.
 fn cluster() -> anyhow::Result<Cluster> {
     let state = std::env::current_dir()?.join(".lyra");
-    std::fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+    std::fs::create_dir_all(&state)
+        .with_context(|| format!("cannot create {}", state.display()))?;
     let pointer = state.join("pg-location");
     if let Ok(dir) = std::fs::read_to_string(&pointer) {
         return Ok(Cluster::new(PathBuf::from(dir.trim()))?);
@@ -24,9 +25,12 @@ fn cluster() -> anyhow::Result<Cluster> {
     if local.server_can_reach(local.dir()) {
         return Ok(local);
     }
-    let hash = state.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
+    let hash = state
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
     let dir = std::env::temp_dir().join(format!("lyra-pg-{hash:016x}"));
     std::fs::write(&pointer, dir.to_string_lossy().as_bytes())?;
     Ok(Cluster::new(dir)?)
@@ -38,7 +42,9 @@ pub fn admin_url() -> anyhow::Result<String> {
         return Ok(url);
     }
     let cluster = cluster()?;
-    let port = cluster.running_port().context("the database is not running: start it with `lyra db start`")?;
+    let port = cluster
+        .running_port()
+        .context("the database is not running: start it with `lyra db start`")?;
     Ok(localpg::url(port, localpg::ADMIN_USER, DATABASE))
 }
 
@@ -46,13 +52,18 @@ pub fn admin_url() -> anyhow::Result<String> {
 /// with `DATABASE_URL`, checks that server answers instead. Returns the admin URL.
 pub async fn start() -> anyhow::Result<String> {
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        PgConnection::connect(&url).await.context("DATABASE_URL is set but its server does not answer")?;
+        PgConnection::connect(&url)
+            .await
+            .context("DATABASE_URL is set but its server does not answer")?;
         eprintln!("using the server named by DATABASE_URL");
         return Ok(url);
     }
     let cluster = cluster()?;
     if !cluster.is_initialised() {
-        eprintln!("creating a private PostgreSQL cluster in {}", cluster.dir().display());
+        eprintln!(
+            "creating a private PostgreSQL cluster in {}",
+            cluster.dir().display()
+        );
         cluster.init(true)?;
     }
     let port = match cluster.running_port() {
@@ -64,20 +75,26 @@ pub async fn start() -> anyhow::Result<String> {
             port
         }
     };
-    let mut conn = PgConnection::connect(&localpg::url(port, localpg::ADMIN_USER, "postgres")).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
-        .bind(DATABASE)
-        .fetch_one(&mut conn)
-        .await?;
+    let mut conn =
+        PgConnection::connect(&localpg::url(port, localpg::ADMIN_USER, "postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
-        conn.execute(format!("CREATE DATABASE {DATABASE}").as_str()).await?;
+        conn.execute(format!("CREATE DATABASE {DATABASE}").as_str())
+            .await?;
     }
     Ok(localpg::url(port, localpg::ADMIN_USER, DATABASE))
 }
 
 /// Stops the private cluster.
 pub fn stop() -> anyhow::Result<()> {
-    anyhow::ensure!(std::env::var("DATABASE_URL").is_err(), "DATABASE_URL is set: that server is not Lyra's to stop");
+    anyhow::ensure!(
+        std::env::var("DATABASE_URL").is_err(),
+        "DATABASE_URL is set: that server is not Lyra's to stop"
+    );
     let cluster = cluster()?;
     if cluster.running_port().is_none() {
         eprintln!("the database is not running");
@@ -91,7 +108,11 @@ pub fn stop() -> anyhow::Result<()> {
 /// A small pool as the admin role.
 pub async fn admin_pool() -> anyhow::Result<PgPool> {
     let url = admin_url()?;
-    PgPoolOptions::new().max_connections(2).connect(&url).await.context("cannot connect to the database")
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .context("cannot connect to the database")
 }
 
 /// Applies migrations and syncs reference data.
@@ -112,4 +133,26 @@ pub fn role_url(admin: &str, role: &str) -> anyhow::Result<String> {
         options.get_port(),
         options.get_database().unwrap_or(DATABASE)
     ))
+}
+
+/// Sets the service roles' passwords from DATABASE_APP_PASSWORD and DATABASE_PLATFORM_PASSWORD.
+pub async fn set_role_passwords() -> anyhow::Result<()> {
+    let pool = admin_pool().await?;
+    for (role, var) in [
+        ("lyra_app", "DATABASE_APP_PASSWORD"),
+        ("lyra_platform", "DATABASE_PLATFORM_PASSWORD"),
+    ] {
+        let password = std::env::var(var).with_context(|| format!("{var} is not set"))?;
+        anyhow::ensure!(password.len() >= 12, "{var} must be at least 12 characters");
+        // ALTER ROLE takes no bind parameters; quote_literal does the escaping server-side.
+        let statement: String =
+            sqlx::query_scalar("SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)")
+                .bind(role)
+                .bind(&password)
+                .fetch_one(&pool)
+                .await?;
+        pool.execute(statement.as_str()).await?;
+    }
+    pool.close().await;
+    Ok(())
 }

@@ -15,20 +15,32 @@ use crate::{DataArgs, db};
 pub fn progress_bar(customers: u64) -> ProgressBar {
     let bar = ProgressBar::new(customers);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} customers, {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} customers, {msg}",
+        )
+        .expect("valid template"),
     );
     bar
 }
 
-fn run_generator(args: &DataArgs, format: Format, sink: &mut dyn Sink) -> anyhow::Result<(Summary, f64)> {
+fn run_generator(
+    args: &DataArgs,
+    format: Format,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<(Summary, f64)> {
     let config = args.config()?;
     let bar = progress_bar(config.customers);
     let started = Instant::now();
-    let summary = lyra_datagen::generate(&config, format, sink, args.threads(), &mut |customers, txns| {
-        bar.set_position(customers);
-        bar.set_message(format!("{txns} transactions"));
-    })?;
+    let summary = lyra_datagen::generate(
+        &config,
+        format,
+        sink,
+        args.threads(),
+        &mut |customers, txns| {
+            bar.set_position(customers);
+            bar.set_message(format!("{txns} transactions"));
+        },
+    )?;
     bar.finish_and_clear();
     Ok((summary, started.elapsed().as_secs_f64()))
 }
@@ -47,11 +59,16 @@ fn print_summary(summary: &Summary, seconds: f64) {
 /// Writes the data set as files into `dir`.
 pub fn to_files(args: &DataArgs, dir: &Path) -> anyhow::Result<(Summary, f64)> {
     let format: Format = args.format.into();
-    let mut sink = FileSink::create(dir, format).with_context(|| format!("cannot write to {}", dir.display()))?;
+    let mut sink = FileSink::create(dir, format)
+        .with_context(|| format!("cannot write to {}", dir.display()))?;
     let (summary, seconds) = run_generator(args, format, &mut sink)?;
     sink.finish()?;
     print_summary(&summary, seconds);
-    eprintln!("written to {} (truth in {}/truth)", dir.display(), dir.display());
+    eprintln!(
+        "written to {} (truth in {}/truth)",
+        dir.display(),
+        dir.display()
+    );
     Ok((summary, seconds))
 }
 
@@ -68,12 +85,24 @@ impl Sink for ChannelSink {
 }
 
 fn copy_statement(table: Table) -> String {
-    format!("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)", table.sql_table(), table.fields().join(", "))
+    format!(
+        "COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)",
+        table.sql_table(),
+        table.fields().join(", ")
+    )
 }
 
 /// Loads the data set into the database in one transaction: all of it or nothing.
-pub async fn to_database(args: &DataArgs, replace: bool) -> anyhow::Result<Summary> {
-    anyhow::ensure!(matches!(args.format, crate::FormatArg::Csv), "the database is loaded from CSV; drop --format");
+/// With `if_empty`, a database that already holds data is left alone.
+pub async fn to_database(
+    args: &DataArgs,
+    replace: bool,
+    if_empty: bool,
+) -> anyhow::Result<Option<Summary>> {
+    anyhow::ensure!(
+        matches!(args.format, crate::FormatArg::Csv),
+        "the database is loaded from CSV; drop --format"
+    );
     let config = args.config()?;
     let pool = db::admin_pool().await?;
     lyra_common::db::migrate(&pool).await?;
@@ -85,8 +114,15 @@ pub async fn to_database(args: &DataArgs, replace: bool) -> anyhow::Result<Summa
     )
     .fetch_one(&mut *tx)
     .await?;
+    if has_data && if_empty {
+        eprintln!("the database already holds bank data; nothing generated");
+        return Ok(None);
+    }
     if has_data {
-        anyhow::ensure!(replace, "the database already holds bank data; pass --replace to empty it first");
+        anyhow::ensure!(
+            replace,
+            "the database already holds bank data; pass --replace to empty it first"
+        );
         tx.execute(
             "TRUNCATE ingest.transactions, ingest.transaction_ids, ingest.customers, ingest.merchants,
                       auth.organisations, truth.customers, truth.switches CASCADE",
@@ -94,7 +130,8 @@ pub async fn to_database(args: &DataArgs, replace: bool) -> anyhow::Result<Summa
         .await?;
     }
     // Local times east of Moscow fall on the previous Moscow day at the window's start.
-    let start = lyra_datagen::world::window_start(config.end, config.months) - time::Duration::days(1);
+    let start =
+        lyra_datagen::world::window_start(config.end, config.months) - time::Duration::days(1);
     sqlx::query("SELECT ingest.ensure_transaction_partitions($1, $2)")
         .bind(start)
         .bind(config.end)
@@ -114,7 +151,12 @@ pub async fn to_database(args: &DataArgs, replace: bool) -> anyhow::Result<Summa
             if table == transactions {
                 copy.send(bytes).await?;
             } else {
-                buffered.iter_mut().find(|(t, _)| *t == table).expect("known table").1.extend_from_slice(&bytes);
+                buffered
+                    .iter_mut()
+                    .find(|(t, _)| *t == table)
+                    .expect("known table")
+                    .1
+                    .extend_from_slice(&bytes);
             }
         }
         copy.finish().await.context("loading transactions")?;
@@ -125,7 +167,9 @@ pub async fn to_database(args: &DataArgs, replace: bool) -> anyhow::Result<Summa
     for (table, bytes) in buffered.into_iter().filter(|(t, _)| *t != transactions) {
         let mut copy = tx.copy_in_raw(&copy_statement(table)).await?;
         copy.send(bytes).await?;
-        copy.finish().await.with_context(|| format!("loading {}", table.sql_table()))?;
+        copy.finish()
+            .await
+            .with_context(|| format!("loading {}", table.sql_table()))?;
     }
     tx.execute("INSERT INTO ingest.transaction_ids (txn_id, booked_at) SELECT txn_id, booked_at FROM ingest.transactions")
         .await
@@ -133,7 +177,7 @@ pub async fn to_database(args: &DataArgs, replace: bool) -> anyhow::Result<Summa
     tx.commit().await?;
     conn.execute("ANALYZE").await?;
     eprintln!("loaded into the database");
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 /// `lyra report realism`: measures a directory of CSV files, or a freshly generated
@@ -146,7 +190,10 @@ pub fn report(dir: Option<PathBuf>, seed: u64) -> anyhow::Result<()> {
             temp = std::env::temp_dir().join(format!("lyra-realism-{}", std::process::id()));
             let mut config = Preset::Small.config(seed);
             config.realism = lyra_datagen::Realism::FULL;
-            eprintln!("generating the small preset (seed {seed}) into {}", temp.display());
+            eprintln!(
+                "generating the small preset (seed {seed}) into {}",
+                temp.display()
+            );
             let mut sink = FileSink::create(&temp, Format::Csv)?;
             lyra_datagen::generate(&config, Format::Csv, &mut sink, 2, &mut |_, _| {})?;
             sink.finish()?;
@@ -155,9 +202,16 @@ pub fn report(dir: Option<PathBuf>, seed: u64) -> anyhow::Result<()> {
     };
     let report = realism::analyse(&dir)?;
     println!("{report}");
-    if dir.starts_with(std::env::temp_dir()) && dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("lyra-realism-")) {
+    if dir.starts_with(std::env::temp_dir())
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("lyra-realism-"))
+    {
         std::fs::remove_dir_all(&dir).ok();
     }
-    anyhow::ensure!(report.all_pass(), "some realism properties are out of bounds");
+    anyhow::ensure!(
+        report.all_pass(),
+        "some realism properties are out of bounds"
+    );
     Ok(())
 }

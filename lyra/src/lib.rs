@@ -59,15 +59,19 @@ pub struct DataArgs {
 impl DataArgs {
     /// The generator configuration these arguments describe.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let preset = Preset::from_name(&self.preset)
-            .ok_or_else(|| anyhow::anyhow!("unknown preset {:?}: use small, demo or bench", self.preset))?;
+        let preset = Preset::from_name(&self.preset).ok_or_else(|| {
+            anyhow::anyhow!("unknown preset {:?}: use small, demo or bench", self.preset)
+        })?;
         let mut config = preset.config(self.seed);
         if let Some(n) = self.customers {
             anyhow::ensure!(n > 0, "--customers must be positive");
             config.customers = n;
         }
         if let Some(n) = self.merchants {
-            anyhow::ensure!(n >= 20, "--merchants must be at least 20 (one per category group)");
+            anyhow::ensure!(
+                n >= 20,
+                "--merchants must be at least 20 (one per category group)"
+            );
             config.merchants = n;
         }
         if let Some(m) = self.months {
@@ -75,15 +79,21 @@ impl DataArgs {
             config.months = m;
         }
         if let Some(end) = &self.end {
-            config.end = time::Date::parse(end, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|e| anyhow::anyhow!("--end {end:?}: {e} (expected YYYY-MM-DD)"))?;
+            config.end = time::Date::parse(
+                end,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| anyhow::anyhow!("--end {end:?}: {e} (expected YYYY-MM-DD)"))?;
         }
         Ok(config)
     }
 
     /// Worker threads to use.
     pub fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
     }
 }
-

@@ -15,7 +15,11 @@ use clap::{Args, Parser, Subcommand};
 use lyra::{DataArgs, bench, db, generate, serve};
 
 #[derive(Parser)]
-#[command(name = "lyra", version, about = "Lyra: merchant analytics from card payments")]
+#[command(
+    name = "lyra",
+    version,
+    about = "Lyra: merchant analytics from card payments"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +66,13 @@ enum DbCommand {
     /// Print the admin URL.
     Url,
     /// Apply pending migrations and sync reference data.
-    Migrate,
+    Migrate {
+        /// Also set the login passwords of the service roles from the environment variables
+        /// DATABASE_APP_PASSWORD and DATABASE_PLATFORM_PASSWORD (for servers that do not trust
+        /// loopback, such as the docker-compose one).
+        #[arg(long)]
+        set_role_passwords: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,13 +110,19 @@ struct GenerateArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Empty the bank tables first when the database already holds data.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "if_empty")]
     replace: bool,
+    /// Do nothing (successfully) when the database already holds data.
+    #[arg(long)]
+    if_empty: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(run(cli));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,15 +146,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", db::admin_url()?);
                 Ok(())
             }
-            DbCommand::Migrate => {
+            DbCommand::Migrate { set_role_passwords } => {
                 db::migrate().await?;
+                if set_role_passwords {
+                    db::set_role_passwords().await?;
+                }
                 println!("migrations applied");
                 Ok(())
             }
         },
         Command::Generate(args) => match args.out {
             Some(dir) => generate::to_files(&args.data, &dir).map(|_| ()),
-            None => generate::to_database(&args.data, args.replace).await.map(|_| ()),
+            None => generate::to_database(&args.data, args.replace, args.if_empty)
+                .await
+                .map(|_| ()),
         },
         Command::Serve { service } => serve::serve(&service).await,
         Command::Report { command } => match command {

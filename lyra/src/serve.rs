@@ -1,7 +1,7 @@
 //! `lyra serve` and `lyra up`: services in this process, each on its own port.
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use lyra_common::config::Secret;
 use lyra_common::db::DbRole;
 use lyra_common::{Application, Service, Settings};
@@ -9,7 +9,10 @@ use lyra_common::{Application, Service, Settings};
 use crate::db;
 
 /// Builds one service, as `lyra serve` does.
-pub fn build(service: Service, settings: Settings) -> BoxFuture<'static, anyhow::Result<Application>> {
+pub fn build(
+    service: Service,
+    settings: Settings,
+) -> BoxFuture<'static, anyhow::Result<Application>> {
     match service {
         Service::Gateway => lyra_gateway::build(settings).boxed(),
         Service::App => lyra_app::build(settings).boxed(),
@@ -31,10 +34,12 @@ fn settings() -> anyhow::Result<Settings> {
         if derive("LYRA_DATABASE__APP_URL") || derive("LYRA_DATABASE__PLATFORM_URL") {
             let admin = db::admin_url()?;
             if derive("LYRA_DATABASE__APP_URL") {
-                settings.database.app_url = Secret::new(db::role_url(&admin, DbRole::App.role_name())?);
+                settings.database.app_url =
+                    Secret::new(db::role_url(&admin, DbRole::App.role_name())?);
             }
             if derive("LYRA_DATABASE__PLATFORM_URL") {
-                settings.database.platform_url = Secret::new(db::role_url(&admin, DbRole::Platform.role_name())?);
+                settings.database.platform_url =
+                    Secret::new(db::role_url(&admin, DbRole::Platform.role_name())?);
             }
         }
     }
@@ -78,7 +83,10 @@ pub async fn serve(which: &str) -> anyhow::Result<()> {
     } else {
         let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
         vec![Service::from_name(which).ok_or_else(|| {
-            anyhow::anyhow!("unknown service {which:?}: choose one of {} or all", names.join(", "))
+            anyhow::anyhow!(
+                "unknown service {which:?}: choose one of {} or all",
+                names.join(", ")
+            )
         })?]
     };
     run(&services, settings()?).await
@@ -89,29 +97,25 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     let url = db::start().await?;
     eprintln!("database: {url}");
     db::migrate().await?;
-    let pool = db::admin_pool().await?;
-    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT FROM ingest.transactions)").fetch_one(&pool).await?;
-    pool.close().await;
-    if empty {
-        eprintln!("generating the demo data (seed {seed}); this happens once");
-        let args = crate::DataArgs {
-            preset: "demo".into(),
-            seed,
-            customers: None,
-            merchants: None,
-            months: None,
-            end: None,
-            threads: None,
-            format: crate::FormatArg::Csv,
-        };
-        crate::generate::to_database(&args, false).await?;
-    } else {
-        eprintln!("demo data already loaded");
-    }
+    eprintln!("loading the demo data (seed {seed}) unless it is there already");
+    let args = crate::DataArgs {
+        preset: "demo".into(),
+        seed,
+        customers: None,
+        merchants: None,
+        months: None,
+        end: None,
+        threads: None,
+        format: crate::FormatArg::Csv,
+    };
+    crate::generate::to_database(&args, false, true).await?;
     let settings = settings()?;
     eprintln!("starting all services (Ctrl-C stops everything):");
-    let result = run(&Service::ALL, settings.clone()).await;
     let gateway = settings.services.of(Service::Gateway);
-    eprintln!("(Lyra was served at http://{}:{})", gateway.host, gateway.port);
+    eprintln!("Lyra: http://{}:{}", gateway.host, gateway.port);
+    let result = run(&Service::ALL, settings.clone()).await;
+    if std::env::var_os("DATABASE_URL").is_none() {
+        db::stop()?;
+    }
     result
 }

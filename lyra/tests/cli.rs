@@ -11,7 +11,9 @@ use lyra_common::testing::fresh_db;
 
 fn lyra() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lyra"));
-    cmd.env_remove("DATABASE_URL").env_remove("LYRA_CONFIG").stdin(Stdio::null());
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("LYRA_CONFIG")
+        .stdin(Stdio::null());
     for (key, _) in std::env::vars() {
         if key.starts_with("LYRA_") {
             cmd.env_remove(key);
@@ -33,7 +35,10 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn same_files(a: &Path, b: &Path) -> bool {
-    let (mut fa, mut fb) = (std::fs::File::open(a).unwrap(), std::fs::File::open(b).unwrap());
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
     if fa.metadata().unwrap().len() != fb.metadata().unwrap().len() {
         return false;
     }
@@ -58,37 +63,80 @@ fn same_files(a: &Path, b: &Path) -> bool {
 #[test]
 fn demo_generation_is_byte_identical_for_a_seed_and_differs_across_seeds() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
     for (out, seed, threads) in [(&a, "7", "1"), (&b, "7", "2"), (&c, "8", "2")] {
-        run(lyra().args(["generate", "--preset", "demo", "--seed", seed, "--threads", threads, "--out"]).arg(out));
+        run(lyra()
+            .args([
+                "generate",
+                "--preset",
+                "demo",
+                "--seed",
+                seed,
+                "--threads",
+                threads,
+                "--out",
+            ])
+            .arg(out));
     }
-    for name in ["organisations.csv", "customers.csv", "merchants.csv", "transactions.csv", "truth/customers.csv", "truth/switches.csv"] {
-        assert!(same_files(&a.join(name), &b.join(name)), "seed 7 twice differs in {name}");
-        assert!(!same_files(&a.join(name), &c.join(name)), "seeds 7 and 8 agree on {name}");
+    for name in [
+        "organisations.csv",
+        "customers.csv",
+        "merchants.csv",
+        "transactions.csv",
+        "truth/customers.csv",
+        "truth/switches.csv",
+    ] {
+        assert!(
+            same_files(&a.join(name), &b.join(name)),
+            "seed 7 twice differs in {name}"
+        );
+        assert!(
+            !same_files(&a.join(name), &c.join(name)),
+            "seeds 7 and 8 agree on {name}"
+        );
     }
     let transactions = std::fs::metadata(a.join("transactions.csv")).unwrap().len();
-    assert!(transactions > 200_000_000, "the demo holds millions of transactions ({transactions} bytes)");
+    assert!(
+        transactions > 200_000_000,
+        "the demo holds millions of transactions ({transactions} bytes)"
+    );
 }
 
 #[test]
 fn db_start_url_stop_with_a_private_cluster() {
-    let dir = tempfile::Builder::new().prefix("lyra-cli-").tempdir_in(std::env::temp_dir()).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("lyra-cli-")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
     // The server user (when tests run as root) must reach the directory.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let started = run(lyra().current_dir(dir.path()).args(["db", "start"]));
-    let url = String::from_utf8(started.stdout).unwrap().trim().to_string();
+    let url = String::from_utf8(started.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(url.starts_with("postgres://lyra_admin@127.0.0.1:"), "{url}");
     let again = run(lyra().current_dir(dir.path()).args(["db", "url"]));
     assert_eq!(String::from_utf8(again.stdout).unwrap().trim(), url);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let pool = sqlx::PgPool::connect(&url).await.expect("the printed URL works");
+        let pool = sqlx::PgPool::connect(&url)
+            .await
+            .expect("the printed URL works");
         pool.close().await;
     });
     run(lyra().current_dir(dir.path()).args(["db", "migrate"]));
     run(lyra().current_dir(dir.path()).args(["db", "stop"]));
-    let stopped = lyra().current_dir(dir.path()).args(["db", "url"]).output().unwrap();
+    let stopped = lyra()
+        .current_dir(dir.path())
+        .args(["db", "url"])
+        .output()
+        .unwrap();
     assert!(!stopped.status.success());
     assert!(String::from_utf8_lossy(&stopped.stderr).contains("lyra db start"));
     assert!(dir.path().join(".lyra").exists() || dir.path().join(".lyra/pg-location").exists());
@@ -98,12 +146,28 @@ fn db_start_url_stop_with_a_private_cluster() {
 fn generate_into_the_database_matches_the_files_and_refuses_to_double_load() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(fresh_db());
-    let args = ["generate", "--preset", "small", "--seed", "11", "--customers", "1500", "--merchants", "200"];
+    let args = [
+        "generate",
+        "--preset",
+        "small",
+        "--seed",
+        "11",
+        "--customers",
+        "1500",
+        "--merchants",
+        "200",
+    ];
     run(lyra().env("DATABASE_URL", db.admin_url()).args(args));
 
     let files = tempfile::tempdir().unwrap();
     run(lyra().args(args).arg("--out").arg(files.path()));
-    let lines = |name: &str| std::fs::read_to_string(files.path().join(name)).unwrap().lines().count() as i64 - 1;
+    let lines = |name: &str| {
+        std::fs::read_to_string(files.path().join(name))
+            .unwrap()
+            .lines()
+            .count() as i64
+            - 1
+    };
 
     rt.block_on(async {
         let admin = db.admin_pool().await;
@@ -115,13 +179,17 @@ fn generate_into_the_database_matches_the_files_and_refuses_to_double_load() {
             ("auth.organisations", "organisations.csv"),
             ("truth.customers", "truth/customers.csv"),
         ] {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&admin).await.unwrap();
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&admin)
+                .await
+                .unwrap();
             assert_eq!(n, lines(file), "{table}");
         }
-        let sum: i64 = sqlx::query_scalar("SELECT sum(amount_minor)::bigint FROM ingest.transactions")
-            .fetch_one(&admin)
-            .await
-            .unwrap();
+        let sum: i64 =
+            sqlx::query_scalar("SELECT sum(amount_minor)::bigint FROM ingest.transactions")
+                .fetch_one(&admin)
+                .await
+                .unwrap();
         let file_sum: i64 = std::fs::read_to_string(files.path().join("transactions.csv"))
             .unwrap()
             .lines()
@@ -131,19 +199,31 @@ fn generate_into_the_database_matches_the_files_and_refuses_to_double_load() {
         assert_eq!(sum, file_sum);
 
         // A client organisation sees its own outlets through the tenant role, and only those.
-        let org: i64 = sqlx::query_scalar("SELECT org_id FROM auth.organisations ORDER BY org_id LIMIT 1")
-            .fetch_one(&admin)
+        let org: i64 =
+            sqlx::query_scalar("SELECT org_id FROM auth.organisations ORDER BY org_id LIMIT 1")
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+        let app = lyra_common::db::Db::connect_as(DbRole::App, &db.settings().database)
             .await
             .unwrap();
-        let app = lyra_common::db::Db::connect_as(DbRole::App, &db.settings().database).await.unwrap();
-        let mut tx = app.begin_for_org(lyra_common::db::OrgId(org)).await.unwrap();
-        let orgs: Vec<Option<i64>> =
-            sqlx::query_scalar("SELECT org_id FROM ingest.merchants").fetch_all(&mut *tx).await.unwrap();
+        let mut tx = app
+            .begin_for_org(lyra_common::db::OrgId(org))
+            .await
+            .unwrap();
+        let orgs: Vec<Option<i64>> = sqlx::query_scalar("SELECT org_id FROM ingest.merchants")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
         assert!(!orgs.is_empty() && orgs.iter().all(|o| *o == Some(org)));
     });
 
     // A second load is refused and changes nothing.
-    let again = lyra().env("DATABASE_URL", db.admin_url()).args(args).output().unwrap();
+    let again = lyra()
+        .env("DATABASE_URL", db.admin_url())
+        .args(args)
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--replace"));
     rt.block_on(async {
@@ -191,7 +271,10 @@ fn serve_all_runs_seven_services_and_stops_cleanly_on_sigterm() {
     let mut ports = Vec::new();
     for service in lyra_common::Service::ALL {
         let port = localpg::free_port().unwrap();
-        let key = format!("LYRA_{}", service.port_key().replace('.', "__").to_uppercase());
+        let key = format!(
+            "LYRA_{}",
+            service.port_key().replace('.', "__").to_uppercase()
+        );
         cmd.env(key, port.to_string());
         ports.push((service, port));
     }
@@ -203,18 +286,35 @@ fn serve_all_runs_seven_services_and_stops_cleanly_on_sigterm() {
             if ok {
                 break;
             }
-            assert!(Instant::now() < deadline, "{} did not start", service.name());
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start",
+                service.name()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let body = rt.block_on(async {
-            reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.unwrap().text().await.unwrap()
+            reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
         });
         assert!(body.contains("ready"), "{}: {body}", service.name());
     }
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("all services stopped"), "{stderr}");
 }
