@@ -245,17 +245,26 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Finds the directory holding `initdb` and `pg_ctl`.
+/// Finds the directory holding `initdb` and `pg_ctl`: on `PATH`, else in the newest
+/// `/usr/lib/postgresql/*/bin` (Debian keeps the server binaries off `PATH`).
 pub fn find_bin_dir() -> Result<PathBuf, LocalPgError> {
+    find_bin_dir_in(
+        std::env::var_os("PATH").unwrap_or_default(),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+fn find_bin_dir_in(
+    path: std::ffi::OsString,
+    versions_root: &Path,
+) -> Result<PathBuf, LocalPgError> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if has_both(&dir) {
-                return Ok(dir);
-            }
+    for dir in std::env::split_paths(&path) {
+        if has_both(&dir) {
+            return Ok(dir);
         }
     }
-    let mut versions: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<PathBuf> = fs::read_dir(versions_root)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path().join("bin"))
@@ -294,4 +303,41 @@ pub fn free_port() -> std::io::Result<u16> {
 /// A connection URL for a role without password (the private cluster trusts loopback).
 pub fn url(port: u16, user: &str, database: &str) -> String {
     format!("postgres://{user}@127.0.0.1:{port}/{database}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_installation_says_how_to_install_one() {
+        let empty = std::env::temp_dir().join(format!("lyra-no-pg-{}", std::process::id()));
+        fs::create_dir_all(&empty).unwrap();
+        let err = find_bin_dir_in(empty.clone().into_os_string(), &empty)
+            .unwrap_err()
+            .to_string();
+        fs::remove_dir_all(&empty).ok();
+        assert!(
+            err.contains("no PostgreSQL server installation found"),
+            "{err}"
+        );
+        assert!(
+            err.contains("apt-get install postgresql") && err.contains("DATABASE_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_newest_versioned_directory_wins() {
+        let root = std::env::temp_dir().join(format!("lyra-pg-versions-{}", std::process::id()));
+        for v in ["13", "15"] {
+            let bin = root.join(v).join("bin");
+            fs::create_dir_all(&bin).unwrap();
+            fs::write(bin.join("initdb"), "").unwrap();
+            fs::write(bin.join("pg_ctl"), "").unwrap();
+        }
+        let found = find_bin_dir_in(std::ffi::OsString::new(), &root).unwrap();
+        fs::remove_dir_all(&root).ok();
+        assert!(found.ends_with("15/bin"), "{}", found.display());
+    }
 }
