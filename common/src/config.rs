@@ -31,10 +31,12 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// URL for the tenant-facing services (gateway, app, auth, metrics, model-svc): role `lyra_app`.
+    /// URL for the tenant-facing services (gateway, app, metrics, model-svc): role `lyra_app`.
     pub app_url: Secret,
     /// URL for the bank-wide services (ingest, pipeline): role `lyra_platform`.
     pub platform_url: Secret,
+    /// URL for the auth service: role `lyra_auth`.
+    pub auth_url: Secret,
     /// Pool size per service.
     pub max_connections: u32,
     /// How long to wait for a pooled connection, in milliseconds.
@@ -148,6 +150,7 @@ impl Settings {
             database: DatabaseSettings {
                 app_url: Secret::new("postgres://lyra_app@127.0.0.1:5432/lyra"),
                 platform_url: Secret::new("postgres://lyra_platform@127.0.0.1:5432/lyra"),
+                auth_url: Secret::new("postgres://lyra_auth@127.0.0.1:5432/lyra"),
                 max_connections: 10,
                 acquire_timeout_ms: 5_000,
             },
@@ -207,6 +210,7 @@ impl Settings {
         let db = &self.database;
         check_pg_url("database.app_url", &db.app_url)?;
         check_pg_url("database.platform_url", &db.platform_url)?;
+        check_pg_url("database.auth_url", &db.auth_url)?;
         if db.max_connections == 0 || db.max_connections > 1000 {
             return Err(invalid(
                 "database.max_connections",

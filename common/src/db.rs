@@ -6,7 +6,8 @@
 //! security enabled and forced, with a policy comparing `org_id` to the transaction-local
 //! setting `app.org_id`. Services connect as `lyra_app` or `lyra_platform`, roles that own no
 //! table and cannot bypass RLS; [`Db::connect_as`] refuses to start otherwise.
-//! [`Db::begin_for_org`] is the only code that sets `app.org_id`.
+//! [`Db::begin_for_org`] is the only code that sets `app.org_id`, and [`Db::begin_for_user`]
+//! the only code that sets `app.user_id`.
 
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub enum DbRole {
     App,
     /// `lyra_platform`: bank-wide services (ingest, pipeline); no access to the truth schema.
     Platform,
+    /// `lyra_auth`: the auth service; the only role that reads users, sessions and keys.
+    Auth,
 }
 
 impl DbRole {
@@ -34,6 +37,7 @@ impl DbRole {
         match self {
             DbRole::App => "lyra_app",
             DbRole::Platform => "lyra_platform",
+            DbRole::Auth => "lyra_auth",
         }
     }
 }
@@ -88,6 +92,7 @@ impl Db {
         let url = match role {
             DbRole::App => &settings.app_url,
             DbRole::Platform => &settings.platform_url,
+            DbRole::Auth => &settings.auth_url,
         };
         let options: PgConnectOptions =
             url.expose().parse().map_err(|source| DbError::Connect {
@@ -119,6 +124,20 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.org_id', $1, true)")
             .bind(org.0.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Opens a transaction in which row-level security shows the rows of one user (flows
+    /// that start from a credential: login, refresh). Sets `app.user_id`, transaction-local.
+    pub async fn begin_for_user(
+        &self,
+        user: uuid::Uuid,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.user_id', $1, true)")
+            .bind(user.to_string())
             .execute(&mut *tx)
             .await?;
         Ok(tx)

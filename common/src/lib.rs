@@ -9,6 +9,7 @@
 //! - [`localpg`]: a private PostgreSQL cluster for development and tests.
 //! - [`mcc`]: the merchant category catalogue.
 //! - [`formats`]: the bank file formats that `lyra generate` writes and ingest reads.
+//! - [`token`]: access-token claims and verification (gateway and every service).
 //! - `testing` (feature `testing`): throwaway databases for integration tests.
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod token;
 
 pub use config::Settings;
 pub use server::{Application, Service};

@@ -94,10 +94,12 @@ impl Service {
     }
 
     /// Which database role the service connects as: bank-wide work (ingest, pipeline) uses
-    /// the platform role, everything that serves an organisation uses the tenant role.
+    /// the platform role, auth its own, everything else that serves an organisation the
+    /// tenant role.
     pub fn db_role(self) -> DbRole {
         match self {
             Service::Ingest | Service::Pipeline => DbRole::Platform,
+            Service::Auth => DbRole::Auth,
             _ => DbRole::App,
         }
     }
@@ -362,5 +364,36 @@ where
             eprintln!("{}: error: {e:#}", service.name());
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The client's address: the first `X-Forwarded-For` entry, which the gateway sets to the
+/// peer it saw (services are reachable only through the gateway), else the TCP peer.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= 64);
+        let peer = || {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        };
+        Ok(ClientIp(
+            forwarded.or_else(peer).unwrap_or_else(|| "unknown".into()),
+        ))
     }
 }

@@ -40,6 +40,7 @@ pub struct TestDb {
     admin_url: String,
     app_url: String,
     platform_url: String,
+    auth_url: String,
 }
 
 /// Creates a fresh database from the migrated template.
@@ -71,6 +72,7 @@ pub async fn fresh_db() -> TestDb {
         admin_url: server.url_for(&name, None).to_string(),
         app_url: server.url_for(&name, Some(DbRole::App)).to_string(),
         platform_url: server.url_for(&name, Some(DbRole::Platform)).to_string(),
+        auth_url: server.url_for(&name, Some(DbRole::Auth)).to_string(),
         name,
     }
 }
@@ -86,6 +88,7 @@ impl TestDb {
         match role {
             DbRole::App => &self.app_url,
             DbRole::Platform => &self.platform_url,
+            DbRole::Auth => &self.auth_url,
         }
     }
 
@@ -112,6 +115,7 @@ impl TestDb {
         let mut settings = Settings::defaults();
         settings.database.app_url = Secret::new(self.app_url.clone());
         settings.database.platform_url = Secret::new(self.platform_url.clone());
+        settings.database.auth_url = Secret::new(self.auth_url.clone());
         settings.database.max_connections = 4;
         settings.log.filter = "warn".into();
         settings.log.format = LogFormat::Pretty;
@@ -192,7 +196,7 @@ fn start_server() -> Server {
             .await
             .expect("migrate template database");
         if let Some(password) = server.role_password {
-            for role in [DbRole::App, DbRole::Platform] {
+            for role in [DbRole::App, DbRole::Platform, DbRole::Auth] {
                 pool.execute(
                     format!("ALTER ROLE {} PASSWORD '{password}'", role.role_name()).as_str(),
                 )
@@ -237,4 +241,81 @@ impl Running {
             .expect("service task")
             .expect("service ran");
     }
+}
+
+/// Tokens that must all be refused where an access token is expected, made from the real
+/// signing key (`private_der`, PKCS#8; `public_raw`, 32 bytes) so that only the one defect
+/// named is wrong with each. `valid` is a good token's claims to start from.
+pub fn forged_tokens(
+    kid: &str,
+    private_der: &[u8],
+    public_raw: &[u8],
+    valid: &crate::token::Claims,
+) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+    let key = EncodingKey::from_ed_der(private_der);
+    let header = || {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid.to_string());
+        h
+    };
+    let sign = |claims: &crate::token::Claims| encode(&header(), claims, &key).expect("sign");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let with = |f: &dyn Fn(&mut crate::token::Claims)| {
+        let mut c = valid.clone();
+        f(&mut c);
+        sign(&c)
+    };
+    let payload = B64.encode(serde_json::to_vec(valid).unwrap());
+    let none = format!(
+        "{}.{payload}.",
+        B64.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#))
+    );
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some(kid.to_string());
+    let hs256 = encode(&hs, valid, &EncodingKey::from_secret(public_raw)).unwrap();
+    let hs256_x = encode(
+        &hs,
+        valid,
+        &EncodingKey::from_secret(B64.encode(public_raw).as_bytes()),
+    )
+    .unwrap();
+    let mut unknown = header();
+    unknown.kid = Some("not-a-known-kid".into());
+    let unknown_kid = encode(&unknown, valid, &key).unwrap();
+    let mut no_kid = header();
+    no_kid.kid = None;
+    let no_kid = encode(&no_kid, valid, &key).unwrap();
+    let good = sign(valid);
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let mut tampered_claims = valid.clone();
+    tampered_claims.org = Some(crate::db::OrgId(valid.org.map(|o| o.0 + 1).unwrap_or(1)));
+    parts[1] = B64.encode(serde_json::to_vec(&tampered_claims).unwrap());
+    let tampered = parts.join(".");
+    let leeway = crate::token::LEEWAY_SECS;
+    vec![
+        ("alg none", none),
+        ("HS256 keyed with the raw public key", hs256),
+        ("HS256 keyed with the public key's base64", hs256_x),
+        (
+            "expired just past the leeway",
+            with(&|c| {
+                c.exp = now - leeway - 2;
+                c.iat = c.exp - 900;
+            }),
+        ),
+        ("wrong aud", with(&|c| c.aud = "someone-else".into())),
+        ("wrong iss", with(&|c| c.iss = "evil-issuer".into())),
+        ("not an access token", with(&|c| c.typ = "refresh".into())),
+        ("unknown kid", unknown_kid),
+        ("no kid", no_kid),
+        ("tampered payload", tampered),
+        ("garbage", "not.a.jwt".into()),
+    ]
 }

@@ -15,6 +15,7 @@ const B: OrgId = OrgId(202);
 /// `the_test_covers_every_tenant_table`.
 fn seed_statements(org: OrgId) -> Vec<(&'static str, String)> {
     let o = org.0;
+    let user = format!("'00000000-0000-0000-0000-{o:012}'");
     vec![
         ("auth.organisations", format!("INSERT INTO auth.organisations (org_id, name) VALUES ({o}, 'Org {o}')")),
         (
@@ -24,7 +25,46 @@ fn seed_statements(org: OrgId) -> Vec<(&'static str, String)> {
                  VALUES ({o}000, {o}, 'Shop {o}', 5411, 'Moscow', 'Moscow', 55.7, 37.6, '2020-01-01')"
             ),
         ),
+        (
+            "auth.memberships",
+            format!(
+                "INSERT INTO auth.users (user_id, email, display_name, password_hash) VALUES ({user}, 'u{o}@example.com', 'U', 'x');
+                 INSERT INTO auth.memberships (org_id, user_id, role) VALUES ({o}, {user}, 'owner')"
+            ),
+        ),
+        (
+            "auth.sessions",
+            format!(
+                "INSERT INTO auth.sessions (session_id, user_id, org_id, role, expires_at)
+                 VALUES ({user}, {user}, {o}, 'owner', now() + interval '1 day')"
+            ),
+        ),
+        (
+            "auth.api_tokens",
+            format!(
+                "INSERT INTO auth.api_tokens (token_id, org_id, name, scopes, secret_hash, created_by)
+                 VALUES ({user}, {o}, 'script', ARRAY['ingest:write'], '\\x00', {user})"
+            ),
+        ),
+        ("auth.audit_log", format!("INSERT INTO auth.audit_log (org_id, event) VALUES ({o}, 'login_success')")),
     ]
+}
+
+/// The tenant roles that can read `table`.
+async fn readers(admin: &PgPool, table: &str) -> Vec<DbRole> {
+    let mut roles = Vec::new();
+    for role in [DbRole::App, DbRole::Auth] {
+        let can: bool = sqlx::query_scalar("SELECT has_table_privilege($1, $2, 'SELECT')")
+            .bind(role.role_name())
+            .bind(table)
+            .fetch_one(admin)
+            .await
+            .unwrap();
+        if can {
+            roles.push(role);
+        }
+    }
+    roles
 }
 
 async fn tenant_tables(admin: &PgPool) -> BTreeSet<String> {
@@ -66,6 +106,12 @@ async fn app_db(db: &TestDb) -> Db {
         .expect("the app role is unprivileged")
 }
 
+async fn role_db(db: &TestDb, role: DbRole) -> Db {
+    Db::connect_as(role, &db.settings().database)
+        .await
+        .expect("service roles are unprivileged")
+}
+
 #[tokio::test]
 async fn the_test_covers_every_tenant_table() {
     let db = fresh_db().await;
@@ -82,10 +128,7 @@ async fn every_tenant_table_forces_row_level_security() {
     let admin = db.admin_pool().await;
     for table in tenant_tables(&admin).await {
         let row = sqlx::query(
-            "SELECT relrowsecurity, relforcerowsecurity,
-                    EXISTS (SELECT FROM pg_policies p WHERE p.schemaname || '.' || p.tablename = $1
-                               AND 'lyra_app' = ANY (p.roles))
-               FROM pg_class WHERE oid = $1::regclass",
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = $1::regclass",
         )
         .bind(&table)
         .fetch_one(&admin)
@@ -99,35 +142,52 @@ async fn every_tenant_table_forces_row_level_security() {
             row.get::<bool, _>(1),
             "{table}: row-level security not forced"
         );
-        assert!(row.get::<bool, _>(2), "{table}: no policy for lyra_app");
+        let readers = readers(&admin, &table).await;
+        assert!(!readers.is_empty(), "{table}: no tenant role reads it");
+        for role in readers {
+            let policy: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT FROM pg_policies p
+                                 WHERE p.schemaname || '.' || p.tablename = $1
+                                   AND p.cmd IN ('SELECT', 'ALL') AND $2 = ANY (p.roles))",
+            )
+            .bind(&table)
+            .bind(role.role_name())
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+            assert!(policy, "{table}: no read policy for {}", role.role_name());
+        }
     }
 }
 
 #[tokio::test]
 async fn an_organisation_sees_only_its_own_rows_without_any_where_clause() {
     let (db, admin) = seeded().await;
-    let app = app_db(&db).await;
     for table in tenant_tables(&admin).await {
-        for (me, other) in [(A, B), (B, A)] {
-            let mut tx = app.begin_for_org(me).await.unwrap();
-            let orgs: Vec<Option<i64>> = sqlx::query_scalar(&format!("SELECT org_id FROM {table}"))
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap();
-            assert!(!orgs.is_empty(), "{table}: {me} sees none of its own rows");
-            assert!(
-                orgs.iter().all(|o| *o == Some(me.0)),
-                "{table}: {me} sees {orgs:?}, including {other}'s"
-            );
-            tx.rollback().await.unwrap();
-        }
-        // No organisation set: nothing at all, also on a connection that served one before.
-        for _ in 0..3 {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-                .fetch_one(app.pool())
-                .await
-                .unwrap();
-            assert_eq!(n, 0, "{table}: rows visible with no organisation set");
+        for role in readers(&admin, &table).await {
+            let app = role_db(&db, role).await;
+            for (me, other) in [(A, B), (B, A)] {
+                let mut tx = app.begin_for_org(me).await.unwrap();
+                let orgs: Vec<Option<i64>> =
+                    sqlx::query_scalar(&format!("SELECT org_id FROM {table}"))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .unwrap();
+                assert!(!orgs.is_empty(), "{table}: {me} sees none of its own rows");
+                assert!(
+                    orgs.iter().all(|o| *o == Some(me.0)),
+                    "{table}: {me} sees {orgs:?}, including {other}'s"
+                );
+                tx.rollback().await.unwrap();
+            }
+            // No organisation set: nothing at all, also on a connection that served one before.
+            for _ in 0..3 {
+                let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                    .fetch_one(app.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(n, 0, "{table}: rows visible with no organisation set");
+            }
         }
     }
 }

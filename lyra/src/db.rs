@@ -135,7 +135,8 @@ pub fn role_url(admin: &str, role: &str) -> anyhow::Result<String> {
     ))
 }
 
-/// Sets the service roles' passwords from DATABASE_APP_PASSWORD and DATABASE_PLATFORM_PASSWORD.
+/// Sets the service roles' passwords from DATABASE_APP_PASSWORD, DATABASE_PLATFORM_PASSWORD
+/// and DATABASE_AUTH_PASSWORD.
 pub async fn set_role_passwords() -> anyhow::Result<()> {
     let pool = admin_pool().await?;
     for (role, var) in [

@@ -68,7 +68,7 @@ enum DbCommand {
     /// Apply pending migrations and sync reference data.
     Migrate {
         /// Also set the login passwords of the service roles from the environment variables
-        /// DATABASE_APP_PASSWORD and DATABASE_PLATFORM_PASSWORD (for servers that do not trust
+        /// DATABASE_APP_PASSWORD, DATABASE_PLATFORM_PASSWORD and DATABASE_AUTH_PASSWORD (for servers that do not trust
         /// loopback, such as the docker-compose one).
         #[arg(long)]
         set_role_passwords: bool,

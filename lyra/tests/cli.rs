@@ -265,6 +265,7 @@ fn serve_all_runs_seven_services_and_stops_cleanly_on_sigterm() {
     let mut cmd = lyra();
     cmd.env("LYRA_DATABASE__APP_URL", db.url(DbRole::App))
         .env("LYRA_DATABASE__PLATFORM_URL", db.url(DbRole::Platform))
+        .env("LYRA_DATABASE__AUTH_URL", db.url(DbRole::Auth))
         .args(["serve", "all"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

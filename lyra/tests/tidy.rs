@@ -105,7 +105,7 @@ fn only_the_shared_crate_sets_the_tenant() {
             continue;
         }
         let text = fs::read_to_string(&file).unwrap();
-        if text.contains("app.org_id") && file != allowed {
+        if (text.contains("app.org_id") || text.contains("app.user_id")) && file != allowed {
             let is_test = file.components().any(|c| c.as_os_str() == "tests");
             // Tests may mention it only to prove the wall holds, never to set it.
             assert!(

@@ -1,0 +1,271 @@
+//! Access tokens: EdDSA-signed JWTs issued by auth, verified by the gateway and again by
+//! every service, with the same code.
+//!
+//! Verification accepts only `EdDSA`, requires a `kid` found in auth's JWKS, and checks
+//! `iss`, `aud`, `exp` (with [`LEEWAY_SECS`]) and `typ`. The organisation of a request comes
+//! from a verified token only.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+
+use crate::db::OrgId;
+
+/// `iss` of every Lyra access token.
+pub const ISSUER: &str = "lyra-auth";
+/// `aud` of every Lyra access token.
+pub const AUDIENCE: &str = "lyra-api";
+/// Lifetime of an access token.
+pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
+/// Clock skew tolerated on `exp`.
+pub const LEEWAY_SECS: u64 = 30;
+/// How often an unknown `kid` may trigger a JWKS refetch.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Who the bearer is within Lyra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// SME owner: everything in their organisation, including users and API tokens.
+    Owner,
+    /// Builds and exports audiences, reads dashboards.
+    Marketer,
+    /// Reads dashboards.
+    Viewer,
+    /// The bank's platform administrator (no organisation).
+    BankAdmin,
+    /// A script or service using an API token; what it may do is in its scopes.
+    Service,
+}
+
+impl Role {
+    /// As stored and written in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Marketer => "marketer",
+            Role::Viewer => "viewer",
+            Role::BankAdmin => "bank_admin",
+            Role::Service => "service",
+        }
+    }
+
+    /// Parses a membership role.
+    pub fn from_membership(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "marketer" => Some(Role::Marketer),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    /// Subject: a user id, or `token:<id>` for an API token.
+    pub sub: String,
+    /// The organisation the token acts for; none for bank admins and platform tokens.
+    pub org: Option<OrgId>,
+    /// Role within the organisation (or platform).
+    pub role: Role,
+    /// Scopes of an API token (empty for people).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Always `access`: no other token kind is accepted where an access token is expected.
+    pub typ: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Unique token id.
+    pub jti: String,
+}
+
+impl Claims {
+    /// Whether the token carries `scope` (people's tokens carry what their role allows).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Why a token was refused. The client learns only "invalid token".
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// No `Authorization: Bearer` header.
+    #[error("missing bearer token")]
+    Missing,
+    /// Malformed, wrong algorithm, unknown key, bad signature, expired, wrong iss/aud/typ.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The key set could not be fetched.
+    #[error("cannot fetch signing keys: {0}")]
+    Keys(String),
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            TokenError::Keys(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        tracing::info!(error = %self, "token refused");
+        let body = match self {
+            TokenError::Keys(_) => "authentication unavailable",
+            _ => "invalid or missing access token",
+        };
+        (
+            status,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"lyra\"")],
+            axum::Json(serde_json::json!({ "error": body })),
+        )
+            .into_response()
+    }
+}
+
+type Fetch =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<JwkSet, String>> + Send>> + Send + Sync>;
+
+/// Verifies access tokens against a cached JWKS, refetched when an unknown `kid` appears
+/// (at most every few seconds, so garbage tokens cannot hammer auth).
+pub struct TokenVerifier {
+    fetch: Fetch,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+impl TokenVerifier {
+    /// A verifier that fetches the JWKS from `url` (auth's `/.well-known/jwks.json`).
+    pub fn remote(url: String) -> Arc<TokenVerifier> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("http client");
+        TokenVerifier::with_fetch(Arc::new(move || {
+            let (http, url) = (http.clone(), url.clone());
+            Box::pin(async move {
+                let response = http.get(&url).send().await.map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("{url}: {}", response.status()));
+                }
+                response.json::<JwkSet>().await.map_err(|e| e.to_string())
+            })
+        }))
+    }
+
+    /// A verifier with its own way of getting the key set (auth reads its database).
+    pub fn with_fetch(fetch: Fetch) -> Arc<TokenVerifier> {
+        Arc::new(TokenVerifier {
+            fetch,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
+        })
+    }
+
+    /// Verifies a compact JWT and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} not allowed",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if data.claims.typ != "access" {
+            return Err(TokenError::Invalid(format!(
+                "token type {:?}",
+                data.claims.typ
+            )));
+        }
+        Ok(data.claims)
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        {
+            let mut last = self.last_fetch.lock().await;
+            if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
+                return Err(TokenError::Invalid(format!("unknown kid {kid}")));
+            }
+            let set = (self.fetch)().await.map_err(TokenError::Keys)?;
+            *last = Some(Instant::now());
+            let mut keys = HashMap::new();
+            for jwk in &set.keys {
+                if let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+                {
+                    keys.insert(id, key);
+                }
+            }
+            *self.keys.write().await = keys;
+        }
+        self.keys
+            .read()
+            .await
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| TokenError::Invalid(format!("unknown kid {kid}")))
+    }
+
+    /// Forgets cached keys, so the next token refetches (used after a key rotation).
+    pub async fn forget_keys(&self) {
+        self.keys.write().await.clear();
+        *self.last_fetch.lock().await = None;
+    }
+}
+
+/// The bearer token from an `Authorization` header value.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// An extractor for handlers: the request's verified claims, or 401.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Claims);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = TokenError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(TokenError::Missing)?;
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        Ok(Authenticated(verifier.verify(token).await?))
+    }
+}
