@@ -131,6 +131,22 @@ pub fn routes(db: Db) -> Router {
             serde_json::from_value(set).map_err(|e| e.to_string())
         })
     }));
+    // Publish a key from the start, so that the JWKS is never empty.
+    let key_db = db.clone();
+    tokio::spawn(async move {
+        let result = async {
+            let mut tx = key_db.pool().begin().await?;
+            keys::ensure_active(&mut tx).await?;
+            tx.commit().await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = result.await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot create the first signing key yet"
+            );
+        }
+    });
     let state = AuthState {
         db,
         verifier,

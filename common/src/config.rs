@@ -25,6 +25,94 @@ pub struct Settings {
     pub log: LogSettings,
     /// Where each service listens.
     pub services: ServicesSettings,
+    /// The gateway's limits and upstreams.
+    #[serde(default)]
+    pub gateway: GatewaySettings,
+}
+
+/// The gateway: timeouts, body and rate limits, and where the other services are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// Longest wait for an upstream's response headers, in milliseconds.
+    pub upstream_timeout_ms: u64,
+    /// Largest request body on ordinary routes, in bytes.
+    pub max_body_bytes: u64,
+    /// Largest request body on ingest routes (bank files), in bytes.
+    pub max_ingest_body_bytes: u64,
+    /// Sustained requests per second allowed per client address.
+    pub per_address_per_second: u32,
+    /// Burst allowed per client address.
+    pub per_address_burst: u32,
+    /// Sustained requests per second allowed per access token.
+    pub per_token_per_second: u32,
+    /// Burst allowed per access token.
+    pub per_token_burst: u32,
+    /// Base URLs of the services; a missing one is `http://<services.X.host>:<port>`.
+    pub upstreams: Upstreams,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            upstream_timeout_ms: 30_000,
+            max_body_bytes: 1 << 20,
+            max_ingest_body_bytes: 16 << 30,
+            per_address_per_second: 200,
+            per_address_burst: 400,
+            per_token_per_second: 100,
+            per_token_burst: 200,
+            upstreams: Upstreams::default(),
+        }
+    }
+}
+
+/// Explicit upstream base URLs (docker-compose names hosts; locally they are derived).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Upstreams {
+    /// The dashboard.
+    pub app: Option<String>,
+    /// Auth.
+    pub auth: Option<String>,
+    /// Metrics.
+    pub metrics: Option<String>,
+    /// Model service.
+    pub model_svc: Option<String>,
+    /// Ingest.
+    pub ingest: Option<String>,
+    /// Pipeline.
+    pub pipeline: Option<String>,
+}
+
+impl Settings {
+    /// The base URL the gateway (or another service) uses to reach `service`.
+    pub fn upstream(&self, service: Service) -> String {
+        let explicit = match service {
+            Service::App => &self.gateway.upstreams.app,
+            Service::Auth => &self.gateway.upstreams.auth,
+            Service::Metrics => &self.gateway.upstreams.metrics,
+            Service::ModelSvc => &self.gateway.upstreams.model_svc,
+            Service::Ingest => &self.gateway.upstreams.ingest,
+            Service::Pipeline => &self.gateway.upstreams.pipeline,
+            Service::Gateway => &None,
+        };
+        if let Some(url) = explicit {
+            return url.trim_end_matches('/').to_string();
+        }
+        let listen = self.services.of(service);
+        let host = if listen.host.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            listen.host.to_string()
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        format!("http://{host}:{}", listen.port)
+    }
 }
 
 /// Database connections. The services never connect as the migrating (owner) role.
@@ -167,6 +255,7 @@ impl Settings {
                 ingest: listen(8085),
                 pipeline: listen(8086),
             },
+            gateway: GatewaySettings::default(),
         }
     }
 
@@ -227,6 +316,43 @@ impl Settings {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(invalid("log.filter", &self.log.filter, &e.to_string()));
+        }
+        let g = &self.gateway;
+        for (key, value) in [
+            ("gateway.upstream_timeout_ms", g.upstream_timeout_ms),
+            ("gateway.max_body_bytes", g.max_body_bytes),
+            ("gateway.max_ingest_body_bytes", g.max_ingest_body_bytes),
+            (
+                "gateway.per_address_per_second",
+                g.per_address_per_second as u64,
+            ),
+            ("gateway.per_address_burst", g.per_address_burst as u64),
+            (
+                "gateway.per_token_per_second",
+                g.per_token_per_second as u64,
+            ),
+            ("gateway.per_token_burst", g.per_token_burst as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, 0, "must be positive"));
+            }
+        }
+        let u = &g.upstreams;
+        for (key, url) in [
+            ("gateway.upstreams.app", &u.app),
+            ("gateway.upstreams.auth", &u.auth),
+            ("gateway.upstreams.metrics", &u.metrics),
+            ("gateway.upstreams.model_svc", &u.model_svc),
+            ("gateway.upstreams.ingest", &u.ingest),
+            ("gateway.upstreams.pipeline", &u.pipeline),
+        ] {
+            if let Some(url) = url {
+                let ok =
+                    url::Url::parse(url).is_ok_and(|u| u.scheme() == "http" && u.host().is_some());
+                if !ok {
+                    return Err(invalid(key, url, "must be an http:// URL with a host"));
+                }
+            }
         }
         let mut seen = std::collections::HashMap::new();
         for service in Service::ALL {
@@ -401,6 +527,21 @@ mod tests {
             assert_eq!(s.services.app.host.to_string(), "0.0.0.0");
             Ok(())
         });
+    }
+
+    #[test]
+    fn upstreams_are_derived_or_explicit() {
+        let s = load_env(&[("LYRA_GATEWAY__UPSTREAMS__AUTH", "http://auth:8082/")]).unwrap();
+        assert_eq!(s.upstream(Service::Auth), "http://auth:8082");
+        assert_eq!(s.upstream(Service::Ingest), "http://127.0.0.1:8085");
+        let err = load_env(&[("LYRA_GATEWAY__UPSTREAMS__INGEST", "ftp://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gateway.upstreams.ingest"), "{err}");
+        let err = load_env(&[("LYRA_GATEWAY__MAX_BODY_BYTES", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gateway.max_body_bytes"), "{err}");
     }
 
     #[test]

@@ -111,7 +111,13 @@ struct ShellState {
     service: Service,
     db: Db,
     registry: Arc<Registry>,
+    health: Option<HealthReport>,
 }
+
+/// Extra facts for `/healthz` (the gateway reports each upstream's health).
+pub type HealthReport = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = serde_json::Value> + Send>> + Send + Sync,
+>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -142,6 +148,16 @@ impl Application {
         settings: &Settings,
         routes: impl FnOnce(Db) -> Router,
     ) -> anyhow::Result<Application> {
+        Self::build_with_health(service, settings, routes, None).await
+    }
+
+    /// [`Application::build`], with `health` adding to what `/healthz` reports.
+    pub async fn build_with_health(
+        service: Service,
+        settings: &Settings,
+        routes: impl FnOnce(Db) -> Router,
+        health: Option<HealthReport>,
+    ) -> anyhow::Result<Application> {
         let db = Db::connect_as(service.db_role(), &settings.database).await?;
         let listen = settings.services.of(service);
         let listener = TcpListener::bind((listen.host, listen.port))
@@ -154,7 +170,7 @@ impl Application {
                     listen.port
                 )
             })?;
-        let router = shell(service, db.clone(), routes(db.clone()));
+        let router = shell(service, db.clone(), routes(db.clone()), health);
         Ok(Application {
             service,
             listener,
@@ -185,7 +201,11 @@ impl Application {
             "{name} listening on port {}",
             self.port()
         );
-        axum::serve(self.listener, self.router)
+        // Connect info gives handlers the TCP peer (see ClientIp).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         self.db.close().await;
@@ -197,7 +217,7 @@ impl Application {
 /// Upper bound for one request; also bounds how long a graceful shutdown can wait.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn shell(service: Service, db: Db, routes: Router) -> Router {
+fn shell(service: Service, db: Db, routes: Router, health: Option<HealthReport>) -> Router {
     let mut registry = Registry::with_prefix("lyra");
     let metrics = HttpMetrics {
         requests: Family::default(),
@@ -219,6 +239,7 @@ fn shell(service: Service, db: Db, routes: Router) -> Router {
         service,
         db,
         registry: Arc::new(registry),
+        health,
     };
 
     let common = Router::new()
@@ -246,11 +267,15 @@ fn shell(service: Service, db: Db, routes: Router) -> Router {
 }
 
 async fn healthz(State(state): State<ShellState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "status": "ok",
         "service": state.service.name(),
         "version": env!("CARGO_PKG_VERSION"),
-    }))
+    });
+    if let Some(report) = &state.health {
+        body["upstreams"] = report().await;
+    }
+    Json(body)
 }
 
 async fn readyz(State(state): State<ShellState>) -> Response {

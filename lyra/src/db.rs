@@ -142,6 +142,7 @@ pub async fn set_role_passwords() -> anyhow::Result<()> {
     for (role, var) in [
         ("lyra_app", "DATABASE_APP_PASSWORD"),
         ("lyra_platform", "DATABASE_PLATFORM_PASSWORD"),
+        ("lyra_auth", "DATABASE_AUTH_PASSWORD"),
     ] {
         let password = std::env::var(var).with_context(|| format!("{var} is not set"))?;
         anyhow::ensure!(password.len() >= 12, "{var} must be at least 12 characters");

@@ -30,16 +30,25 @@ fn settings() -> anyhow::Result<Settings> {
     let file = Settings::default_file();
     let mut settings = Settings::load(file.as_deref())?;
     if file.is_none() {
-        let derive = |var: &str| std::env::var_os(var).is_none();
-        if derive("LYRA_DATABASE__APP_URL") || derive("LYRA_DATABASE__PLATFORM_URL") {
+        let roles = [
+            ("LYRA_DATABASE__APP_URL", DbRole::App),
+            ("LYRA_DATABASE__PLATFORM_URL", DbRole::Platform),
+            ("LYRA_DATABASE__AUTH_URL", DbRole::Auth),
+        ];
+        let missing: Vec<DbRole> = roles
+            .iter()
+            .filter(|(var, _)| std::env::var_os(var).is_none())
+            .map(|(_, role)| *role)
+            .collect();
+        if !missing.is_empty() {
             let admin = db::admin_url()?;
-            if derive("LYRA_DATABASE__APP_URL") {
-                settings.database.app_url =
-                    Secret::new(db::role_url(&admin, DbRole::App.role_name())?);
-            }
-            if derive("LYRA_DATABASE__PLATFORM_URL") {
-                settings.database.platform_url =
-                    Secret::new(db::role_url(&admin, DbRole::Platform.role_name())?);
+            for role in missing {
+                let url = Secret::new(db::role_url(&admin, role.role_name())?);
+                match role {
+                    DbRole::App => settings.database.app_url = url,
+                    DbRole::Platform => settings.database.platform_url = url,
+                    DbRole::Auth => settings.database.auth_url = url,
+                }
             }
         }
     }
