@@ -262,3 +262,88 @@ pub fn generate_password() -> anyhow::Result<String> {
         .map_err(|_| anyhow::anyhow!("no randomness"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
+
+/// The demo's logins, one per role: (role, e-mail, password). Demo only: printed by
+/// `lyra up`, never created anywhere else.
+pub const DEMO_LOGINS: [(&str, &str, &str); 4] = [
+    (
+        "owner",
+        "owner@demo.lyra.example",
+        "Harbour-Lantern-Owner-26",
+    ),
+    (
+        "marketer",
+        "marketer@demo.lyra.example",
+        "Orchid-Compass-Marketer-26",
+    ),
+    (
+        "viewer",
+        "viewer@demo.lyra.example",
+        "Glacier-Meadow-Viewer-26",
+    ),
+    (
+        "bank_admin",
+        "admin@bank.lyra.example",
+        "Tundra-Beacon-Admin-26",
+    ),
+];
+
+/// Creates the demo logins (once) for the first client organisation that has outlets.
+/// Returns that organisation's id and name.
+pub async fn ensure_demo_logins(pool: &PgPool) -> anyhow::Result<(OrgId, String)> {
+    let (org, name): (i64, String) = sqlx::query_as(
+        "SELECT o.org_id, o.name FROM auth.organisations o
+          WHERE EXISTS (SELECT FROM ingest.merchants m WHERE m.org_id = o.org_id)
+          ORDER BY o.org_id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| {
+        anyhow::anyhow!("no client organisation with outlets: load the demo data first")
+    })?;
+    for (role, email, password) in DEMO_LOGINS {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT FROM auth.users WHERE email = $1)")
+                .bind(email)
+                .fetch_one(pool)
+                .await?;
+        if exists {
+            continue;
+        }
+        let membership = match lyra_common::token::Role::from_membership(role) {
+            Some(role) => Membership::Member(OrgId(org), role),
+            None => Membership::BankAdmin,
+        };
+        let display = format!("Demo {role}");
+        create_user(pool, email, &display, password, membership).await?;
+    }
+    Ok((OrgId(org), name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_passwords_pass_the_policy() {
+        for (_, email, password) in DEMO_LOGINS {
+            NewUser::parse(email, "Demo", password).unwrap();
+        }
+    }
+
+    #[test]
+    fn new_users_are_validated_with_named_fields() {
+        let err = NewUser::parse("not-an-email", "X", "Tundra-Lantern-Violet-42")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("email:"), "{err}");
+        let err = NewUser::parse("a@b.example", " ", "Tundra-Lantern-Violet-42")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("display_name:"), "{err}");
+        let err = NewUser::parse("a@b.example", "A", "aaaaaaaaaaaa")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("password:"), "{err}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The `lyra` command's library: everything the binary does, so that tests drive the same
 //! code. Depends on every service crate (it can start them all); no service depends on it.
 
+pub mod admin;
 pub mod bench;
 pub mod db;
 pub mod generate;

@@ -3,6 +3,7 @@
 //! - `lyra up` — the demo: database, migrations, demo data, all seven services.
 //! - `lyra db start | stop | url | migrate` — a private PostgreSQL cluster under `.lyra/`
 //!   (or the server named by `DATABASE_URL`).
+//! - `lyra admin …` — onboard organisations, outlets, users; API tokens; key rotation.
 //! - `lyra generate` — deterministic synthetic bank data into Postgres or files.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
 //! - `lyra report realism` — measure the realism claims of a data set.
@@ -32,6 +33,11 @@ enum Command {
         /// Seed of the demo data.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+    },
+    /// Bank-admin onboarding: organisations, outlets, users, API tokens, signing keys.
+    Admin {
+        #[command(subcommand)]
+        command: lyra::admin::AdminCommand,
     },
     /// Manage the database.
     Db {
@@ -136,6 +142,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { seed } => serve::up(seed).await,
+        Command::Admin { command } => lyra::admin::run(command).await,
         Command::Db { command } => match command {
             DbCommand::Start => {
                 println!("{}", db::start().await?);

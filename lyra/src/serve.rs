@@ -118,7 +118,14 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
         format: crate::FormatArg::Csv,
     };
     crate::generate::to_database(&args, false, true).await?;
+    let pool = db::admin_pool().await?;
+    let (org, org_name) = lyra_auth::admin::ensure_demo_logins(&pool).await?;
+    pool.close().await;
     let settings = settings()?;
+    eprintln!("demo logins (organisation {org}, {org_name}):");
+    for (role, email, password) in lyra_auth::admin::DEMO_LOGINS {
+        eprintln!("  {role:<10} {email:<28} {password}");
+    }
     eprintln!("starting all services (Ctrl-C stops everything):");
     let gateway = settings.services.of(Service::Gateway);
     eprintln!("Lyra: http://{}:{}", gateway.host, gateway.port);

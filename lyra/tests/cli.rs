@@ -218,6 +218,33 @@ fn generate_into_the_database_matches_the_files_and_refuses_to_double_load() {
         assert!(!orgs.is_empty() && orgs.iter().all(|o| *o == Some(org)));
     });
 
+    // The demo logins of `lyra up` work for the first client organisation.
+    rt.block_on(async {
+        let admin = db.admin_pool().await;
+        let (org, _) = lyra_auth::admin::ensure_demo_logins(&admin).await.unwrap();
+        lyra_auth::admin::ensure_demo_logins(&admin)
+            .await
+            .expect("idempotent");
+        let auth =
+            lyra_common::testing::Running::start(lyra_auth::build(db.settings()).await.unwrap());
+        for (role, email, password) in lyra_auth::admin::DEMO_LOGINS {
+            let body: serde_json::Value = reqwest::Client::new()
+                .post(auth.url("/v1/auth/login"))
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(body["role"], role);
+            if role != "bank_admin" {
+                assert_eq!(body["org_id"], org.0);
+            }
+        }
+        auth.stop().await;
+    });
+
     // A second load is refused and changes nothing.
     let again = lyra()
         .env("DATABASE_URL", db.admin_url())
@@ -318,4 +345,162 @@ fn serve_all_runs_seven_services_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("all services stopped"), "{stderr}");
+}
+
+#[test]
+fn admin_commands_onboard_an_organisation_whose_people_can_log_in() {
+    use std::io::Write;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(fresh_db());
+    rt.block_on(async {
+        let admin = db.admin_pool().await;
+        sqlx::query(
+            "INSERT INTO ingest.merchants (merchant_id, name, mcc, region, city, latitude, longitude, opened_on)
+             VALUES (77, 'Corner Cafe', 5812, 'Moscow', 'Moscow', 55.7, 37.6, '2020-01-01')",
+        )
+        .execute(&admin)
+        .await
+        .unwrap();
+    });
+    let admin = |args: &[&str]| {
+        let mut cmd = lyra();
+        cmd.env("DATABASE_URL", db.admin_url())
+            .arg("admin")
+            .args(args);
+        cmd
+    };
+    let org = String::from_utf8(run(&mut admin(&["org", "create", "--name", "Cafe Group"])).stdout)
+        .unwrap();
+    let org = org.trim().to_string();
+    run(&mut admin(&["org", "attach", "--org", &org, "77"]));
+    let missing = admin(&["org", "attach", "--org", &org, "78"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("merchant 78: no such outlet"));
+
+    let mut child = admin(&[
+        "user",
+        "create",
+        "--email",
+        "owner@cafe.example",
+        "--name",
+        "Owner",
+        "--org",
+        &org,
+        "--role",
+        "owner",
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Tundra-Lantern-Violet-42\n")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+
+    let weak = admin(&[
+        "user",
+        "create",
+        "--email",
+        "weak@cafe.example",
+        "--name",
+        "W",
+        "--org",
+        &org,
+        "--role",
+        "viewer",
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped())
+    .spawn()
+    .and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(b"password")?;
+        c.wait_with_output()
+    })
+    .unwrap();
+    assert!(!weak.status.success());
+
+    let bank = run(&mut admin(&[
+        "user",
+        "create",
+        "--email",
+        "admin@bank.example",
+        "--name",
+        "Admin",
+        "--bank-admin",
+    ]));
+    let stderr = String::from_utf8(bank.stderr).unwrap();
+    let generated = stderr
+        .split("password (shown once): ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let token = String::from_utf8(
+        run(&mut admin(&[
+            "token",
+            "create",
+            "--admin",
+            "admin@bank.example",
+            "--name",
+            "etl",
+            "--scope",
+            "ingest:write",
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    let token = token.trim().to_string();
+    assert!(token.starts_with("lyra_"));
+    let kid = String::from_utf8(run(&mut admin(&["keys", "rotate"])).stdout).unwrap();
+    assert_eq!(kid.trim().len(), 16);
+
+    rt.block_on(async {
+        let auth =
+            lyra_common::testing::Running::start(lyra_auth::build(db.settings()).await.unwrap());
+        let http = reqwest::Client::new();
+        let login = |email: &str, password: &str| {
+            http.post(auth.url("/v1/auth/login"))
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+        };
+        let owner: serde_json::Value = login("owner@cafe.example", "Tundra-Lantern-Violet-42")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(owner["org_id"].to_string(), org);
+        assert_eq!(owner["role"], "owner");
+        let bank: serde_json::Value = login("admin@bank.example", &generated)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(bank["role"], "bank_admin");
+        let exchanged: serde_json::Value = http
+            .post(auth.url("/v1/auth/token"))
+            .json(&serde_json::json!({"api_token": token}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(exchanged["role"], "service");
+        let outlet: Option<i64> =
+            sqlx::query_scalar("SELECT org_id FROM ingest.merchants WHERE merchant_id = 77")
+                .fetch_one(&db.admin_pool().await)
+                .await
+                .unwrap();
+        assert_eq!(outlet.map(|o| o.to_string()), Some(org.clone()));
+        auth.stop().await;
+    });
 }
