@@ -82,3 +82,151 @@ fn walk_size(dir: &std::path::Path) -> std::io::Result<u64> {
     }
     Ok(total)
 }
+
+/// Latency and throughput of one batch of requests.
+struct Measured {
+    p50_ms: f64,
+    p99_ms: f64,
+    per_second: f64,
+    errors: usize,
+}
+
+async fn measure(url: &str, token: Option<&str>, requests: usize, concurrency: usize) -> Measured {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (http, url, token) = (http.clone(), url.to_string(), token.map(str::to_string));
+            let n = requests / concurrency + usize::from(worker < requests % concurrency);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(n);
+                let mut errors = 0;
+                for _ in 0..n {
+                    let t = std::time::Instant::now();
+                    let mut request = http.get(&url);
+                    if let Some(token) = &token {
+                        request = request.bearer_auth(token);
+                    }
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                        }
+                        _ => errors += 1,
+                    }
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(requests);
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Measured {
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        per_second: requests as f64 / seconds,
+        errors,
+    }
+}
+
+/// `lyra bench gateway`: auth and the gateway in this process against the database of
+/// `lyra db start` (or DATABASE_URL); the same requests direct and through the gateway.
+pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> {
+    use lyra_common::Service;
+    let mut settings = crate::serve::settings()?;
+    settings.log.filter = "warn".into();
+    lyra_common::telemetry::init(&settings.log);
+    for service in Service::ALL {
+        settings.services.of_mut(service).port = 0;
+    }
+    // The benchmark measures the proxy, not the rate limiter.
+    settings.gateway.per_address_per_second = 1_000_000;
+    settings.gateway.per_address_burst = 1_000_000;
+    settings.gateway.per_token_per_second = 1_000_000;
+    settings.gateway.per_token_burst = 1_000_000;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let spawn = |app: lyra_common::Application| {
+        let port = app.port();
+        let mut stopped = stopped.clone();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        format!("http://127.0.0.1:{port}")
+    };
+    let auth = spawn(lyra_auth::build(settings.clone()).await?);
+    settings.gateway.upstreams.auth = Some(auth.clone());
+    let gateway = spawn(lyra_gateway::build(settings.clone()).await?);
+
+    // A token for the authenticated route: the demo owner's, when the demo is loaded.
+    let (_, email, password) = lyra_auth::admin::DEMO_LOGINS[0];
+    let login = reqwest::Client::new()
+        .post(format!("{auth}/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    let token = if login.status().is_success() {
+        login.json::<serde_json::Value>().await?["access_token"]
+            .as_str()
+            .map(str::to_string)
+    } else {
+        eprintln!(
+            "(no demo login in this database: run `lyra up` once to bench the authenticated route too)"
+        );
+        None
+    };
+
+    println!("{requests} requests, {concurrency} concurrent connections, loopback, this machine");
+    println!(
+        "{:<44} {:>9} {:>9} {:>10} {:>7}",
+        "route", "p50 ms", "p99 ms", "req/s", "errors"
+    );
+    let mut cases = vec![(
+        "GET /.well-known/jwks.json (public)",
+        "/.well-known/jwks.json",
+        None,
+    )];
+    if let Some(token) = &token {
+        cases.push((
+            "GET /v1/auth/me (token verified)",
+            "/v1/auth/me",
+            Some(token.as_str()),
+        ));
+    }
+    for (name, path, token) in cases {
+        // Warm both paths, then measure direct and through the gateway back to back.
+        measure(&format!("{auth}{path}"), token, 500, concurrency).await;
+        measure(&format!("{gateway}{path}"), token, 500, concurrency).await;
+        let direct = measure(&format!("{auth}{path}"), token, requests, concurrency).await;
+        let via = measure(&format!("{gateway}{path}"), token, requests, concurrency).await;
+        for (label, m) in [("direct to auth", &direct), ("through the gateway", &via)] {
+            println!(
+                "{:<44} {:>9.2} {:>9.2} {:>10.0} {:>7}",
+                format!("{name}, {label}"),
+                m.p50_ms,
+                m.p99_ms,
+                m.per_second,
+                m.errors
+            );
+        }
+        println!(
+            "  ratio gateway/direct: p50 {:.2}x, p99 {:.2}x, throughput {:.2}x",
+            via.p50_ms / direct.p50_ms,
+            via.p99_ms / direct.p99_ms,
+            via.per_second / direct.per_second
+        );
+    }
+    stop.send(true).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}

@@ -7,7 +7,7 @@
 //! - `lyra generate` — deterministic synthetic bank data into Postgres or files.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
 //! - `lyra report realism` — measure the realism claims of a data set.
-//! - `lyra bench generate` — generation throughput against a plain write of the same bytes.
+//! - `lyra bench generate | gateway` — each figure next to its peer, measured in one run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +98,15 @@ enum ReportCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The same requests straight to auth and through the gateway: latency and throughput.
+    Gateway {
+        /// Requests per measurement.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
     /// Generate to files and compare with writing the same number of bytes plainly.
     Generate {
         #[command(flatten)]
@@ -174,6 +183,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Bench { command } => match command {
             BenchCommand::Generate { data, dir } => bench::generate(&data, dir),
+            BenchCommand::Gateway {
+                requests,
+                concurrency,
+            } => bench::gateway(requests, concurrency).await,
         },
     }
 }

@@ -26,7 +26,7 @@ pub fn build(
 
 /// Settings from the configuration file and environment. When neither names the service
 /// databases, they are derived from the admin URL (`DATABASE_URL` or the private cluster).
-fn settings() -> anyhow::Result<Settings> {
+pub fn settings() -> anyhow::Result<Settings> {
     let file = Settings::default_file();
     let mut settings = Settings::load(file.as_deref())?;
     if file.is_none() {
@@ -52,7 +52,6 @@ fn settings() -> anyhow::Result<Settings> {
             }
         }
     }
-    lyra_common::telemetry::init(&settings.log);
     Ok(settings)
 }
 
@@ -98,7 +97,9 @@ pub async fn serve(which: &str) -> anyhow::Result<()> {
             )
         })?]
     };
-    run(&services, settings()?).await
+    let settings = settings()?;
+    lyra_common::telemetry::init(&settings.log);
+    run(&services, settings).await
 }
 
 /// `lyra up`: the whole demo from nothing.
@@ -122,6 +123,7 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     let (org, org_name) = lyra_auth::admin::ensure_demo_logins(&pool).await?;
     pool.close().await;
     let settings = settings()?;
+    lyra_common::telemetry::init(&settings.log);
     eprintln!("demo logins (organisation {org}, {org_name}):");
     for (role, email, password) in lyra_auth::admin::DEMO_LOGINS {
         eprintln!("  {role:<10} {email:<28} {password}");
