@@ -227,6 +227,9 @@ pub enum ConfigError {
     },
 }
 
+/// The top-level sections, as environment-variable prefixes.
+const SECTIONS: [&str; 4] = ["database", "log", "services", "gateway"];
+
 impl Settings {
     /// Built-in defaults: every service on loopback, ports 8080–8086, local database.
     pub fn defaults() -> Settings {
@@ -284,8 +287,17 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(file));
         }
-        // LYRA_CONFIG names the file; it is not a key.
-        let env = env.ignore(&["config"]);
+        // Only the sections are configuration; other LYRA_ variables (LYRA_CONFIG, which
+        // names the file, or LYRA_API_TOKEN for `lyra ingest`) are not. A misspelt key
+        // inside a section is still refused.
+        let env = env.filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|s| {
+                key.len() > s.len()
+                    && key.starts_with(s)
+                    && (key[s.len()..].starts_with('.') || key[s.len()..].starts_with("__"))
+            })
+        });
         let settings: Settings = figment
             .merge(env)
             .extract()
@@ -504,6 +516,12 @@ mod tests {
             err.contains("services.auth.port") && err.contains("services.gateway.port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn other_lyra_variables_are_not_configuration() {
+        let s = load_env(&[("LYRA_API_TOKEN", "lyra_x"), ("LYRA_CONFIG_DIR", "x")]);
+        assert!(s.is_ok(), "{:?}", s.err());
     }
 
     #[test]

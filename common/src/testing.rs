@@ -27,6 +27,8 @@ struct Server {
     /// Password for the service roles, if the server needs one.
     role_password: Option<&'static str>,
     template: String,
+    /// The private cluster and its port, when the tests started one.
+    cluster: Option<(Cluster, u16)>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -140,10 +142,11 @@ impl Server {
 }
 
 fn start_server() -> Server {
-    let (admin, role_password) = match std::env::var("DATABASE_URL") {
+    let (admin, role_password, cluster) = match std::env::var("DATABASE_URL") {
         Ok(url) => (
             url::Url::parse(&url).expect("DATABASE_URL is not a URL"),
             Some(EXTERNAL_ROLE_PASSWORD),
+            None,
         ),
         Err(_) => {
             let dir = std::env::temp_dir().join(format!(
@@ -164,6 +167,7 @@ fn start_server() -> Server {
             (
                 url::Url::parse(&localpg::url(port, localpg::ADMIN_USER, "postgres")).unwrap(),
                 None,
+                Some((cluster, port)),
             )
         }
     };
@@ -171,6 +175,7 @@ fn start_server() -> Server {
         admin,
         role_password,
         template: format!("lyra_tpl_{}", std::process::id()),
+        cluster,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -318,4 +323,18 @@ pub fn forged_tokens(
         ("tampered payload", tampered),
         ("garbage", "not.a.jwt".into()),
     ]
+}
+
+/// Restarts the private test cluster (fast shutdown: open sessions are cut), for crash
+/// tests. Returns false, doing nothing, when the tests run against `DATABASE_URL`.
+pub fn restart_server() -> bool {
+    let Some(server) = SERVER.get() else {
+        return false;
+    };
+    let Some((cluster, port)) = &server.cluster else {
+        return false;
+    };
+    cluster.stop().expect("stop the test cluster");
+    cluster.start(*port).expect("start the test cluster");
+    true
 }

@@ -355,3 +355,60 @@ async fn the_mcc_catalogue_is_in_the_database() {
     assert!(description.starts_with("Grocery"));
     assert_eq!(group, "groceries");
 }
+
+#[tokio::test]
+async fn outlet_figures_follow_outlet_ownership() {
+    let (db, admin) = seeded().await;
+    // Every table the tenant role can read that is keyed by merchant is under RLS.
+    let keyed: Vec<String> = sqlx::query_scalar(
+        "SELECT c.table_schema || '.' || c.table_name FROM information_schema.columns c
+           JOIN information_schema.tables t USING (table_schema, table_name)
+          WHERE c.column_name = 'merchant_id' AND t.table_type = 'BASE TABLE'
+            AND has_table_privilege('lyra_app', c.table_schema || '.' || c.table_name, 'SELECT')",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(
+        keyed.contains(&"ingest.merchant_daily".to_string()),
+        "{keyed:?}"
+    );
+    for table in &keyed {
+        let forced: bool = sqlx::query_scalar(
+            "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        assert!(forced, "{table}");
+    }
+    for merchant in [A.0 * 1000, B.0 * 1000, 1] {
+        sqlx::query("INSERT INTO ingest.merchant_daily VALUES ($1, '2026-10-01', 100, 1, 1, 1, 0)")
+            .bind(merchant)
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let app = app_db(&db).await;
+    let mut tx = app.begin_for_org(A).await.unwrap();
+    let seen: Vec<i64> = sqlx::query_scalar("SELECT merchant_id FROM ingest.merchant_daily")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![A.0 * 1000],
+        "only A's outlet, not B's, not a competitor's"
+    );
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.merchant_daily")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+    let customers = app
+        .pool()
+        .fetch_all("SELECT * FROM ingest.merchant_customers")
+        .await;
+    assert!(customers.is_err(), "per-customer rows are not for tenants");
+}

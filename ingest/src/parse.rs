@@ -1,0 +1,495 @@
+//! The streaming row parser: bytes in, COPY lines for the staging table out, one row at a
+//! time, whatever the chunk boundaries. Never holds more than one line in memory.
+//!
+//! CSV (RFC 4180 quoting, a header line that must match) and NDJSON (one object per line,
+//! exactly the known fields). A byte-order mark and CRLF line ends are accepted; blank lines
+//! are skipped. Each refused row names its line (counting from 1, the header included),
+//! the field and the reason.
+
+use lyra_common::formats::Entity;
+use time::OffsetDateTime;
+
+use crate::schema::{self, Kind};
+
+/// Longest line accepted.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Longest raw line kept for a refused row.
+const MAX_RAW_CHARS: usize = 2000;
+
+/// File format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated with a header.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// A problem with the file as a whole: nothing is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// No bytes, or only blank lines.
+    #[error("the file is empty")]
+    Empty,
+    /// A CSV header and nothing else.
+    #[error("the file has a header but no rows")]
+    HeaderOnly,
+    /// The CSV header is not the expected one.
+    #[error("line 1: the header must be `{expected}`, found `{found}`")]
+    BadHeader {
+        /// What it must be.
+        expected: String,
+        /// What it was.
+        found: String,
+    },
+    /// A line longer than [`MAX_LINE_BYTES`].
+    #[error("line {line}: longer than {MAX_LINE_BYTES} bytes")]
+    LineTooLong {
+        /// Its number.
+        line: u64,
+    },
+}
+
+/// Counts so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Data rows seen.
+    pub rows: u64,
+    /// Rows refused by the parser.
+    pub refused: u64,
+}
+
+/// Parses one file incrementally.
+pub struct Parser {
+    entity: Entity,
+    format: Format,
+    fields: Vec<(&'static str, Kind)>,
+    now: OffsetDateTime,
+    buf: Vec<u8>,
+    line: u64,
+    header_seen: bool,
+    counts: Counts,
+}
+
+impl Parser {
+    /// A parser for `entity` files in `format`; timestamps after `now` are refused.
+    pub fn new(entity: Entity, format: Format, now: OffsetDateTime) -> Parser {
+        Parser {
+            entity,
+            format,
+            fields: schema::fields(entity),
+            now,
+            buf: Vec::new(),
+            line: 0,
+            header_seen: format == Format::Ndjson,
+            counts: Counts::default(),
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Feeds a chunk; appends a staging COPY line to `out` for every complete row.
+    pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<u8>) -> Result<(), FileError> {
+        while let Some(pos) = memchr(b'\n', chunk) {
+            if self.buf.is_empty() {
+                self.line(&chunk[..pos], out)?;
+            } else {
+                self.buf.extend_from_slice(&chunk[..pos]);
+                let line = std::mem::take(&mut self.buf);
+                self.line(&line, out)?;
+            }
+            chunk = &chunk[pos + 1..];
+        }
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() > MAX_LINE_BYTES {
+            return Err(FileError::LineTooLong {
+                line: self.line + 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// The end of the input: the last line may lack its newline.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<Counts, FileError> {
+        if !self.buf.is_empty() {
+            let line = std::mem::take(&mut self.buf);
+            self.line(&line, out)?;
+        }
+        match (self.header_seen, self.counts.rows) {
+            (false, _) => Err(FileError::Empty),
+            (true, 0) if self.format == Format::Csv => Err(FileError::HeaderOnly),
+            (true, 0) => Err(FileError::Empty),
+            _ => Ok(self.counts),
+        }
+    }
+
+    fn line(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) -> Result<(), FileError> {
+        self.line += 1;
+        if self.line == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                if !self.header_seen {
+                    return Err(FileError::BadHeader {
+                        expected: self.entity.csv_header(),
+                        found: String::from_utf8_lossy(bytes).into_owned(),
+                    });
+                }
+                let raw = String::from_utf8_lossy(bytes);
+                self.counts.rows += 1;
+                self.refuse(
+                    out,
+                    "-",
+                    &format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                    &raw,
+                );
+                return Ok(());
+            }
+        };
+        if !self.header_seen {
+            let found: Vec<String> = split_csv(text)
+                .map(|f| f.into_iter().map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default();
+            if found != self.entity.fields() {
+                return Err(FileError::BadHeader {
+                    expected: self.entity.csv_header(),
+                    found: text.to_string(),
+                });
+            }
+            self.header_seen = true;
+            return Ok(());
+        }
+        self.counts.rows += 1;
+        let raw_values: Result<Vec<Option<String>>, (String, String)> = match self.format {
+            Format::Csv => split_csv(text)
+                .map_err(|reason| ("-".to_string(), reason))
+                .and_then(|fields| {
+                    if fields.len() == self.fields.len() {
+                        Ok(fields.into_iter().map(|f| Some(f.into_owned())).collect())
+                    } else {
+                        Err((
+                            "-".into(),
+                            format!(
+                                "expected {} fields, found {}",
+                                self.fields.len(),
+                                fields.len()
+                            ),
+                        ))
+                    }
+                }),
+            Format::Ndjson => self.json_values(text),
+        };
+        let raw_values = match raw_values {
+            Ok(v) => v,
+            Err((field, reason)) => {
+                self.refuse(out, &field, &reason, text);
+                return Ok(());
+            }
+        };
+        let mut values = Vec::with_capacity(self.fields.len());
+        for ((name, kind), raw) in self.fields.iter().zip(&raw_values) {
+            match schema::check(*kind, raw.as_deref(), self.now) {
+                Ok(v) => values.push(v),
+                Err(reason) => {
+                    self.refuse(out, name, &reason, text);
+                    return Ok(());
+                }
+            }
+        }
+        if let Err((field, reason)) = schema::check_row(self.entity, &values) {
+            self.refuse(out, field, &reason, text);
+            return Ok(());
+        }
+        push_int(out, self.line);
+        for v in &values {
+            out.push(b'\t');
+            push_copy_value(out, v.as_deref());
+        }
+        out.extend_from_slice(b"\t\\N\t\\N\t\\N\n");
+        Ok(())
+    }
+
+    fn json_values(&self, text: &str) -> Result<Vec<Option<String>>, (String, String)> {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| ("-".to_string(), format!("not a JSON object: {e}")))?;
+        if let Some(unknown) = object
+            .keys()
+            .find(|k| !self.fields.iter().any(|(name, _)| name == k))
+        {
+            return Err((unknown.clone(), "unexpected field".into()));
+        }
+        self.fields
+            .iter()
+            .map(|(name, _)| match object.get(*name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(_) => Err((name.to_string(), "expected a string or a number".into())),
+            })
+            .collect()
+    }
+
+    fn refuse(&mut self, out: &mut Vec<u8>, field: &str, reason: &str, raw: &str) {
+        self.counts.refused += 1;
+        push_int(out, self.line);
+        for _ in &self.fields {
+            out.extend_from_slice(b"\t\\N");
+        }
+        out.push(b'\t');
+        push_copy_value(out, Some(field));
+        out.push(b'\t');
+        push_copy_value(out, Some(reason));
+        out.push(b'\t');
+        let raw: String = raw.chars().take(MAX_RAW_CHARS).collect();
+        push_copy_value(out, Some(&raw));
+        out.push(b'\n');
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+fn push_int(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(n.to_string().as_bytes());
+}
+
+/// A value in COPY's text format: `\N` for NULL, backslash escapes for the separators.
+fn push_copy_value(out: &mut Vec<u8>, value: Option<&str>) {
+    let Some(value) = value else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for b in value.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Splits one CSV record (RFC 4180: `"` quotes, `""` inside quotes).
+pub fn split_csv(line: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String> {
+    use std::borrow::Cow;
+    if !line.contains('"') {
+        return Ok(line.split(',').map(Cow::Borrowed).collect());
+    }
+    let mut fields = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some((i, c)) = chars.next() {
+        match (quoted, c) {
+            (false, ',') => {
+                fields.push(Cow::Owned(std::mem::take(&mut field)));
+                at_start = true;
+                continue;
+            }
+            (false, '"') if at_start => quoted = true,
+            (false, '"') => return Err(format!("unexpected quote at character {}", i + 1)),
+            (true, '"') => {
+                if chars.peek().map(|(_, c)| *c) == Some('"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    quoted = false;
+                    if let Some((j, c)) = chars.peek().copied() {
+                        if c != ',' {
+                            return Err(format!(
+                                "unexpected character after closing quote at character {}",
+                                j + 1
+                            ));
+                        }
+                    }
+                }
+            }
+            (_, c) => field.push(c),
+        }
+        at_start = false;
+    }
+    if quoted {
+        return Err("unterminated quote".into());
+    }
+    fields.push(Cow::Owned(field));
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
+    const HEADER: &str = "txn_id,booked_at,customer_id,merchant_id,amount_minor,currency,channel";
+
+    fn parse(format: Format, input: &[u8], chunk: usize) -> (Result<Counts, FileError>, String) {
+        let mut p = Parser::new(Entity::Transactions, format, NOW);
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            if let Err(e) = p.feed(piece, &mut out) {
+                return (Err(e), String::from_utf8(out).unwrap());
+            }
+        }
+        let counts = p.finish(&mut out);
+        (counts, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn bom_crlf_and_any_chunking_give_the_same_rows() {
+        let plain = format!(
+            "{HEADER}\nt1,2026-10-01T10:00:00+03:00,1,2,1500,RUB,pos\nt2,2026-10-01T11:00:00+03:00,1,2,-200,RUB,ecom\n"
+        );
+        let windows = format!("\u{feff}{}", plain.replace('\n', "\r\n"));
+        let (expected, out) = parse(Format::Csv, plain.as_bytes(), 4096);
+        assert_eq!(
+            expected,
+            Ok(Counts {
+                rows: 2,
+                refused: 0
+            })
+        );
+        for chunk in [1, 2, 3, 7, 64] {
+            assert_eq!(
+                parse(Format::Csv, windows.as_bytes(), chunk),
+                (expected.clone(), out.clone()),
+                "chunk {chunk}"
+            );
+        }
+        assert!(
+            out.starts_with(
+                "2\tt1\t2026-10-01T10:00:00+03:00\t1\t2\t1500\tRUB\tpos\t\\N\t\\N\t\\N\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn refused_rows_name_line_field_and_reason() {
+        let input = format!(
+            "{HEADER}\n\
+             t1,2026-10-01T10:00:00+03:00,1,2,abc,RUB,pos\n\
+             t2,2026-10-01T10:00:00+03:00,1,2\n\
+             t3,2026-10-01T10:00:00+03:00,1,2,100,XXX,pos\n\
+             t4,2099-10-01T10:00:00+03:00,1,2,100,RUB,pos\n\
+             {},2026-10-01T10:00:00+03:00,1,2,100,RUB,pos\n",
+            "x".repeat(65)
+        );
+        let (counts, out) = parse(Format::Csv, input.as_bytes(), 5);
+        assert_eq!(
+            counts,
+            Ok(Counts {
+                rows: 5,
+                refused: 5
+            })
+        );
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        let refusal = |i: usize| (lines[i][0], lines[i][8], lines[i][9]);
+        assert_eq!(
+            refusal(0),
+            ("2", "amount_minor", "\"abc\" is not an integer")
+        );
+        assert_eq!(refusal(1), ("3", "-", "expected 7 fields, found 4"));
+        assert_eq!(refusal(2), ("4", "currency", "unknown currency \"XXX\""));
+        assert_eq!((refusal(3).0, refusal(3).1), ("5", "booked_at"));
+        assert!(refusal(3).2.contains("future"));
+        assert_eq!((refusal(4).0, refusal(4).1), ("6", "txn_id"));
+        assert!(refusal(4).2.contains("longer than 64"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_refused_row_not_a_crash() {
+        let mut input = format!("{HEADER}\n").into_bytes();
+        input.extend_from_slice(b"t1,2026-10-01T10:00:00+03:00,1,2,1\xff00,RUB,pos\n");
+        let (counts, out) = parse(Format::Csv, &input, 3);
+        assert_eq!(
+            counts,
+            Ok(Counts {
+                rows: 1,
+                refused: 1
+            })
+        );
+        assert!(out.contains("invalid UTF-8 at byte 34"), "{out}");
+    }
+
+    #[test]
+    fn empty_header_only_and_bad_header_files_are_file_errors() {
+        assert_eq!(parse(Format::Csv, b"", 10).0, Err(FileError::Empty));
+        assert_eq!(parse(Format::Csv, b"\n\r\n", 10).0, Err(FileError::Empty));
+        assert_eq!(parse(Format::Ndjson, b"", 10).0, Err(FileError::Empty));
+        assert_eq!(
+            parse(Format::Csv, format!("{HEADER}\r\n").as_bytes(), 10).0,
+            Err(FileError::HeaderOnly)
+        );
+        assert!(matches!(
+            parse(Format::Csv, b"id,when\n1,2\n", 10).0,
+            Err(FileError::BadHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn ndjson_fields_are_checked_by_name() {
+        let input = concat!(
+            r#"{"txn_id":"t1","booked_at":"2026-10-01T10:00:00+03:00","customer_id":1,"merchant_id":2,"amount_minor":1500,"currency":"RUB","channel":"pos"}"#,
+            "\n",
+            r#"{"txn_id":"t2","booked_at":"2026-10-01T10:00:00+03:00","customer_id":1,"merchant_id":2,"amount_minor":1500,"currency":"RUB","channel":"pos","extra":1}"#,
+            "\n",
+            r#"{"txn_id":"t3","booked_at":"2026-10-01T10:00:00+03:00","customer_id":1,"amount_minor":1500,"currency":"RUB","channel":"pos"}"#,
+            "\n",
+            "[1,2]\n"
+        );
+        let (counts, out) = parse(Format::Ndjson, input.as_bytes(), 11);
+        assert_eq!(
+            counts,
+            Ok(Counts {
+                rows: 4,
+                refused: 3
+            })
+        );
+        assert!(
+            out.contains("2\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\textra\tunexpected field"),
+            "{out}"
+        );
+        assert!(
+            out.contains("3\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tmerchant_id\tmissing value"),
+            "{out}"
+        );
+        assert!(
+            out.contains("4\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t-\tnot a JSON object"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(
+            split_csv(r#"a,"b,c","d""e""#).unwrap(),
+            vec!["a", "b,c", "d\"e"]
+        );
+        assert!(split_csv(r#"a,"b"#).is_err());
+        assert!(split_csv(r#"a,b"c"#).is_err());
+        assert_eq!(split_csv("a,,b").unwrap(), vec!["a", "", "b"]);
+    }
+}

@@ -1,0 +1,462 @@
+//! From staging to storage, in the one database transaction that also records the batch:
+//! idempotency, set-based checks (duplicates within the file, unknown references), the
+//! insert-if-absent of rows, quarantine, and the rollups.
+
+use lyra_common::formats::Entity;
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::parse::{Counts, Format};
+use crate::schema::{self, Kind};
+
+/// How refused rows are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Any refused row rejects the whole batch; nothing is stored.
+    Strict,
+    /// Good rows are stored; refused rows go to the quarantine.
+    Lenient,
+}
+
+impl Mode {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Strict => "strict",
+            Mode::Lenient => "lenient",
+        }
+    }
+}
+
+/// What an upload is.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Which file.
+    pub entity: Entity,
+    /// Its format.
+    pub format: Format,
+    /// Strict or lenient.
+    pub mode: Mode,
+    /// The client's idempotency key.
+    pub key: String,
+    /// Who sent it (token subject).
+    pub created_by: String,
+    /// SHA-256 of the payload.
+    pub sha256: Vec<u8>,
+    /// Payload size.
+    pub bytes: u64,
+}
+
+/// How an upload ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stored; the transaction must be committed. The report.
+    Committed(Value),
+    /// Refused in strict mode; roll back, then [`record_rejected`].
+    Rejected(Value),
+    /// The key was seen before with the same payload: the original answer (status, body).
+    Replay(u16, Value),
+    /// The key was seen before with another payload.
+    KeyReused,
+}
+
+/// Errors listed in a report; the rest are counted (and, in lenient mode, quarantined).
+const REPORT_ERRORS: i64 = 100;
+
+fn key_column(entity: Entity) -> &'static str {
+    entity.fields()[0]
+}
+
+/// Creates the staging table for one upload (dropped at commit or rollback).
+pub async fn create_staging(conn: &mut PgConnection, entity: Entity) -> sqlx::Result<()> {
+    let columns: Vec<String> = schema::fields(entity)
+        .iter()
+        .map(|(name, _)| format!("{name} text"))
+        .collect();
+    let sql = format!(
+        "CREATE TEMP TABLE staging (line bigint NOT NULL, {}, error_field text, error_reason text, raw text) ON COMMIT DROP",
+        columns.join(", ")
+    );
+    sqlx::query(&sql).execute(conn).await?;
+    Ok(())
+}
+
+/// The COPY statement that [`crate::parse::Parser`]'s output feeds.
+pub fn copy_statement(entity: Entity) -> String {
+    format!(
+        "COPY pg_temp.staging (line, {}, error_field, error_reason, raw) FROM STDIN",
+        entity.fields().join(", ")
+    )
+}
+
+async fn existing(conn: &mut PgConnection, upload: &Upload) -> sqlx::Result<Option<Outcome>> {
+    let row: Option<(Vec<u8>, String, String, Value)> = sqlx::query_as(
+        "SELECT payload_sha256, kind, status, report FROM ingest.batches WHERE idempotency_key = $1",
+    )
+    .bind(&upload.key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(sha, kind, status, report)| {
+        if sha == upload.sha256 && kind == upload.entity.file_stem() {
+            Outcome::Replay(if status == "committed" { 200 } else { 422 }, report)
+        } else {
+            Outcome::KeyReused
+        }
+    }))
+}
+
+/// Finishes an upload whose rows are in `staging`: everything after the last byte.
+pub async fn complete(
+    conn: &mut PgConnection,
+    upload: &Upload,
+    counts: Counts,
+) -> sqlx::Result<Outcome> {
+    // One upload per key at a time; the second waits, then finds the first's batch.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ingest key ' || $1, 0))")
+        .bind(&upload.key)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(outcome) = existing(conn, upload).await? {
+        return Ok(outcome);
+    }
+    check_in_database(conn, upload.entity).await?;
+    let (total, refused): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE error_field IS NOT NULL) FROM staging",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    debug_assert_eq!(total as u64, counts.rows);
+    let batch_id = Uuid::new_v4();
+    let errors = errors(conn).await?;
+    if upload.mode == Mode::Strict && refused > 0 {
+        return Ok(Outcome::Rejected(report(
+            upload, batch_id, "rejected", total, 0, 0, refused, errors,
+        )));
+    }
+    // Batches are applied one at a time: the rollups of two batches never interleave.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ingest store'))")
+        .execute(&mut *conn)
+        .await?;
+    let (stored, duplicate) = match upload.entity {
+        Entity::Transactions => store_transactions(conn).await?,
+        Entity::Customers => upsert(conn, Entity::Customers, "ingest.customers").await?,
+        Entity::Merchants => upsert(conn, Entity::Merchants, "ingest.merchants").await?,
+        Entity::Organisations => unreachable!("organisations are created by bank admins"),
+    };
+    let report = report(
+        upload,
+        batch_id,
+        "committed",
+        total,
+        stored,
+        duplicate,
+        refused,
+        errors,
+    );
+    insert_batch(conn, upload, batch_id, "committed", &report).await?;
+    if refused > 0 {
+        sqlx::query(
+            "INSERT INTO ingest.quarantine (batch_id, line, field, reason, raw)
+             SELECT $1, line, error_field, error_reason, coalesce(raw, '') FROM staging WHERE error_field IS NOT NULL",
+        )
+        .bind(batch_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Outcome::Committed(report))
+}
+
+/// Records a strict rejection (after the upload's transaction was rolled back), so that the
+/// same key and payload get the same answer. If a concurrent upload recorded the key
+/// first, its outcome is returned instead.
+pub async fn record_rejected(
+    conn: &mut PgConnection,
+    upload: &Upload,
+    report: &Value,
+) -> sqlx::Result<Outcome> {
+    let batch_id: Uuid = report["batch_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ingest key ' || $1, 0))")
+        .bind(&upload.key)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(outcome) = existing(conn, upload).await? {
+        return Ok(outcome);
+    }
+    insert_batch(conn, upload, batch_id, "rejected", report).await?;
+    Ok(Outcome::Rejected(report.clone()))
+}
+
+async fn insert_batch(
+    conn: &mut PgConnection,
+    upload: &Upload,
+    id: Uuid,
+    status: &str,
+    report: &Value,
+) -> sqlx::Result<()> {
+    let n = |k: &str| report[k].as_i64().unwrap_or(0);
+    sqlx::query(
+        "INSERT INTO ingest.batches (batch_id, idempotency_key, kind, format, mode, payload_sha256, payload_bytes,
+                                     status, rows_total, rows_stored, rows_duplicate, rows_rejected, report, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(id)
+    .bind(&upload.key)
+    .bind(upload.entity.file_stem())
+    .bind(upload.format.as_str())
+    .bind(upload.mode.as_str())
+    .bind(&upload.sha256)
+    .bind(upload.bytes as i64)
+    .bind(status)
+    .bind(n("rows_total"))
+    .bind(n("rows_stored"))
+    .bind(n("rows_duplicate"))
+    .bind(n("rows_rejected"))
+    .bind(report)
+    .bind(&upload.created_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    upload: &Upload,
+    batch_id: Uuid,
+    status: &str,
+    total: i64,
+    stored: i64,
+    duplicate: i64,
+    refused: i64,
+    errors: Vec<Value>,
+) -> Value {
+    json!({
+        "batch_id": batch_id,
+        "idempotency_key": upload.key,
+        "kind": upload.entity.file_stem(),
+        "format": upload.format.as_str(),
+        "mode": upload.mode.as_str(),
+        "status": status,
+        "rows_total": total,
+        "rows_stored": stored,
+        "rows_duplicate": duplicate,
+        "rows_rejected": refused,
+        "errors_shown": errors.len(),
+        "errors": errors,
+    })
+}
+
+async fn errors(conn: &mut PgConnection) -> sqlx::Result<Vec<Value>> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT line, error_field, error_reason FROM staging WHERE error_field IS NOT NULL ORDER BY line LIMIT $1",
+    )
+    .bind(REPORT_ERRORS)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(line, field, reason)| json!({"line": line, "field": field, "reason": reason}))
+        .collect())
+}
+
+/// The checks that need the whole file or the database.
+async fn check_in_database(conn: &mut PgConnection, entity: Entity) -> sqlx::Result<()> {
+    let key = key_column(entity);
+    sqlx::query(&format!(
+        "UPDATE staging s SET error_field = '{key}', error_reason = 'the same id as line ' || d.first_line
+           FROM (SELECT line, min(line) OVER (PARTITION BY {key}) AS first_line FROM staging
+                  WHERE error_field IS NULL) d
+          WHERE s.line = d.line AND d.line <> d.first_line"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let references: &[(&str, &str, &str)] = match entity {
+        Entity::Transactions => &[
+            ("merchant_id", "ingest.merchants", "unknown merchant "),
+            ("customer_id", "ingest.customers", "unknown customer "),
+        ],
+        Entity::Merchants => &[("org_id", "auth.organisations", "unknown organisation ")],
+        _ => &[],
+    };
+    for (column, table, reason) in references {
+        sqlx::query(&format!(
+            "UPDATE staging s SET error_field = '{column}', error_reason = '{reason}' || s.{column}
+              WHERE s.error_field IS NULL AND s.{column} IS NOT NULL
+                AND NOT EXISTS (SELECT FROM {table} r WHERE r.{column} = s.{column}::bigint)"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn typed_columns(entity: Entity) -> String {
+    schema::fields(entity)
+        .iter()
+        .map(|(name, kind): &(&str, Kind)| format!("{name}::{}", kind.sql_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Transactions: insert-if-absent by bank id, then the rollups of what was new.
+async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)> {
+    let range: (Option<time::Date>, Option<time::Date>) = sqlx::query_as(
+        "SELECT (min(booked_at::timestamptz) AT TIME ZONE 'Europe/Moscow')::date,
+                (max(booked_at::timestamptz) AT TIME ZONE 'Europe/Moscow')::date
+           FROM staging WHERE error_field IS NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (Some(first), Some(last)) = range else {
+        return Ok((0, 0));
+    };
+    sqlx::query("SELECT ingest.ensure_transaction_partitions($1, $2)")
+        .bind(first)
+        .bind(last)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("CREATE TEMP TABLE fresh (txn_id text PRIMARY KEY) ON COMMIT DROP")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "WITH ids AS (
+             INSERT INTO ingest.transaction_ids (txn_id, booked_at)
+             SELECT txn_id, booked_at::timestamptz FROM staging WHERE error_field IS NULL
+             ON CONFLICT (txn_id) DO NOTHING
+             RETURNING txn_id)
+         INSERT INTO fresh SELECT txn_id FROM ids",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let stored = sqlx::query(&format!(
+        "INSERT INTO ingest.transactions ({})
+         SELECT {} FROM staging s JOIN fresh f USING (txn_id) WHERE s.error_field IS NULL",
+        Entity::Transactions.fields().join(", "),
+        typed_columns(Entity::Transactions)
+    ))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as i64;
+    let good: i64 = sqlx::query_scalar("SELECT count(*) FROM staging WHERE error_field IS NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE touched ON COMMIT DROP AS
+         SELECT DISTINCT s.merchant_id::bigint AS merchant_id, s.customer_id::bigint AS customer_id,
+                (s.booked_at::timestamptz AT TIME ZONE 'Europe/Moscow')::date AS day
+           FROM staging s JOIN fresh f USING (txn_id)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    refresh_rollups(conn).await?;
+    Ok((stored, good - stored))
+}
+
+/// Customers and merchants: upsert by id. "Duplicates" here are rows identical to what is
+/// stored already.
+async fn upsert(conn: &mut PgConnection, entity: Entity, table: &str) -> sqlx::Result<(i64, i64)> {
+    let fields = entity.fields();
+    let key = fields[0];
+    let updates: Vec<String> = fields[1..]
+        .iter()
+        .map(|f| format!("{f} = excluded.{f}"))
+        .collect();
+    let changed: Vec<String> = fields[1..]
+        .iter()
+        .map(|f| format!("{table}.{f} IS DISTINCT FROM excluded.{f}"))
+        .collect();
+    let stored = sqlx::query(&format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM staging WHERE error_field IS NULL
+         ON CONFLICT ({key}) DO UPDATE SET {} WHERE {}",
+        fields.join(", "),
+        typed_columns(entity),
+        updates.join(", "),
+        changed.join(" OR ")
+    ))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as i64;
+    let good: i64 = sqlx::query_scalar("SELECT count(*) FROM staging WHERE error_field IS NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((stored, good - stored))
+}
+
+/// Recomputes the rollups for the (merchant, customer, day) triples in `touched`, from the
+/// transactions themselves: exact, and the same whatever order batches arrive in.
+async fn refresh_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
+    // A customer's first purchase may move earlier: that day's "new" count changes too.
+    sqlx::query(
+        "INSERT INTO touched (merchant_id, customer_id, day)
+         SELECT mc.merchant_id, mc.customer_id, (mc.first_at AT TIME ZONE 'Europe/Moscow')::date
+           FROM ingest.merchant_customers mc
+           JOIN (SELECT DISTINCT merchant_id, customer_id FROM touched) k USING (merchant_id, customer_id)
+          WHERE mc.first_at IS NOT NULL",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!("{MERCHANT_CUSTOMERS} FROM (SELECT DISTINCT merchant_id, customer_id FROM touched) k
+           JOIN ingest.transactions t ON t.merchant_id = k.merchant_id AND t.customer_id = k.customer_id
+          GROUP BY t.merchant_id, t.customer_id {UPSERT_MC}"))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "{MERCHANT_DAILY} FROM (SELECT DISTINCT merchant_id, day FROM touched) k
+           JOIN ingest.transactions t ON t.merchant_id = k.merchant_id
+            AND t.booked_at >= (k.day::timestamp AT TIME ZONE 'Europe/Moscow')
+            AND t.booked_at < ((k.day + 1)::timestamp AT TIME ZONE 'Europe/Moscow')
+           LEFT JOIN ingest.merchant_customers mc ON mc.merchant_id = t.merchant_id AND mc.customer_id = t.customer_id
+          GROUP BY k.merchant_id, k.day) d {UPSERT_DAILY}"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+const MERCHANT_CUSTOMERS: &str = "INSERT INTO ingest.merchant_customers
+        (merchant_id, customer_id, first_at, last_at, transactions, revenue_minor)
+     SELECT t.merchant_id, t.customer_id,
+            min(t.booked_at) FILTER (WHERE t.amount_minor > 0),
+            max(t.booked_at) FILTER (WHERE t.amount_minor > 0),
+            count(*) FILTER (WHERE t.amount_minor > 0),
+            sum(t.amount_minor)";
+const UPSERT_MC: &str = "ON CONFLICT (merchant_id, customer_id) DO UPDATE SET first_at = excluded.first_at,
+        last_at = excluded.last_at, transactions = excluded.transactions, revenue_minor = excluded.revenue_minor";
+const MERCHANT_DAILY: &str = "INSERT INTO ingest.merchant_daily
+        (merchant_id, day, revenue_minor, transactions, unique_customers, new_customers, returning_customers)
+     SELECT merchant_id, day, revenue, purchases, customers, newcomers, customers - newcomers FROM (
+     SELECT k.merchant_id, k.day,
+            sum(t.amount_minor) AS revenue,
+            count(*) FILTER (WHERE t.amount_minor > 0) AS purchases,
+            count(DISTINCT t.customer_id) FILTER (WHERE t.amount_minor > 0) AS customers,
+            count(DISTINCT t.customer_id) FILTER (WHERE t.amount_minor > 0
+                AND (mc.first_at AT TIME ZONE 'Europe/Moscow')::date = k.day) AS newcomers";
+const UPSERT_DAILY: &str =
+    "ON CONFLICT (merchant_id, day) DO UPDATE SET revenue_minor = excluded.revenue_minor,
+        transactions = excluded.transactions, unique_customers = excluded.unique_customers,
+        new_customers = excluded.new_customers, returning_customers = excluded.returning_customers";
+
+/// Rebuilds both rollups from all transactions (after a bulk load such as `lyra generate`).
+pub async fn rebuild_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("TRUNCATE ingest.merchant_customers, ingest.merchant_daily")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "{MERCHANT_CUSTOMERS} FROM ingest.transactions t GROUP BY t.merchant_id, t.customer_id"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "{MERCHANT_DAILY} FROM (SELECT merchant_id, customer_id, amount_minor,
+                    (booked_at AT TIME ZONE 'Europe/Moscow')::date AS day FROM ingest.transactions) t
+           CROSS JOIN LATERAL (SELECT t.merchant_id, t.day) k
+           LEFT JOIN ingest.merchant_customers mc ON mc.merchant_id = t.merchant_id AND mc.customer_id = t.customer_id
+          GROUP BY k.merchant_id, k.day) d"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
