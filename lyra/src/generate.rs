@@ -125,6 +125,7 @@ pub async fn to_database(
         );
         tx.execute(
             "TRUNCATE ingest.transactions, ingest.transaction_ids, ingest.customers, ingest.merchants,
+                      ingest.merchant_daily, ingest.merchant_customers, ingest.batches, ingest.quarantine,
                       auth.organisations, truth.customers, truth.switches CASCADE",
         )
         .await?;
@@ -174,6 +175,10 @@ pub async fn to_database(
     tx.execute("INSERT INTO ingest.transaction_ids (txn_id, booked_at) SELECT txn_id, booked_at FROM ingest.transactions")
         .await
         .context("recording transaction ids")?;
+    eprintln!("computing the daily rollups…");
+    lyra_ingest::store::rebuild_rollups(&mut tx)
+        .await
+        .context("computing rollups")?;
     tx.commit().await?;
     conn.execute("ANALYZE").await?;
     eprintln!("loaded into the database");

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bench;
 pub mod db;
 pub mod generate;
+pub mod ingest;
 pub mod serve;
 
 use clap::{Args, ValueEnum};

@@ -5,6 +5,7 @@
 //!   (or the server named by `DATABASE_URL`).
 //! - `lyra admin …` — onboard organisations, outlets, users; API tokens; key rotation.
 //! - `lyra generate` — deterministic synthetic bank data into Postgres or files.
+//! - `lyra ingest FILE` — upload a bank file; re-running resumes under the same key.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
 //! - `lyra report realism` — measure the realism claims of a data set.
 //! - `lyra bench generate | gateway` — each figure next to its peer, measured in one run.
@@ -46,6 +47,8 @@ enum Command {
     },
     /// Generate synthetic bank data into the database (default) or into files (`--out`).
     Generate(GenerateArgs),
+    /// Upload a bank file (transactions, customers, merchants) through the gateway.
+    Ingest(lyra::ingest::IngestArgs),
     /// Start a service (`gateway`, `app`, `auth`, `metrics`, `model-svc`, `ingest`, `pipeline`) or `all`.
     Serve {
         /// Service name or `all`.
@@ -178,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|_| ()),
         },
         Command::Serve { service } => serve::serve(&service).await,
+        Command::Ingest(args) => lyra::ingest::run(args).await,
         Command::Report { command } => match command {
             ReportCommand::Realism { dir, seed } => generate::report(dir, seed),
         },

@@ -197,6 +197,12 @@ fn generate_into_the_database_matches_the_files_and_refuses_to_double_load() {
             .map(|l| l.split(',').nth(4).unwrap().parse::<i64>().unwrap())
             .sum();
         assert_eq!(sum, file_sum);
+        let rollup: i64 =
+            sqlx::query_scalar("SELECT sum(revenue_minor)::bigint FROM ingest.merchant_daily")
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+        assert_eq!(rollup, file_sum, "the rollups are built with the load");
 
         // A client organisation sees its own outlets through the tenant role, and only those.
         let org: i64 =

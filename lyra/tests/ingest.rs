@@ -505,3 +505,50 @@ async fn master_data_is_upserted_by_id() {
     assert_eq!(status, 422);
     assert_eq!(report["errors"][0]["field"], "org_id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lyra_ingest_uploads_through_the_gateway_and_a_rerun_changes_nothing() {
+    let t = Ingest::start().await;
+    let mut settings = t.db.settings();
+    settings.gateway.upstreams.auth = Some(t.auth.base.clone());
+    settings.gateway.upstreams.ingest = Some(t.ingest.base.clone());
+    let gateway = Running::start(lyra_gateway::build(settings).await.unwrap());
+    let pool = t.db.admin_pool().await;
+    let api_token = lyra_auth::admin::create_platform_token(
+        &pool,
+        "etl@bank.example",
+        "cli",
+        &["ingest:write".into()],
+    )
+    .await
+    .unwrap();
+    let run = |file: &str, extra: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lyra"));
+        cmd.arg("ingest")
+            .arg(t.files.path().join(file))
+            .args(["--url", &gateway.base])
+            .args(extra)
+            .env("LYRA_API_TOKEN", &api_token);
+        async move {
+            let output = cmd.output().await.unwrap();
+            (
+                output.status.success(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    for file in ["customers.csv", "merchants.ndjson", "transactions.csv"] {
+        let (ok, stderr) = run(file, &[]).await;
+        assert!(ok, "{file}: {stderr}");
+    }
+    let (ok, stderr) = run("transactions.csv", &[]).await;
+    assert!(ok && stderr.contains("already ingested"), "{stderr}");
+    let (ok, stderr) = run("transactions.ndjson", &["--key", "another-key"]).await;
+    assert!(ok && stderr.contains(" 0 stored"), "{stderr}");
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM ingest.transactions").await,
+        rows(&t.file("transactions.csv"))
+    );
+    let (ok, stderr) = run("transactions.csv", &["--mode", "sloppy"]).await;
+    assert!(!ok && stderr.contains("mode"), "{stderr}");
+}
