@@ -36,6 +36,8 @@ pub struct Settings {
 pub struct GatewaySettings {
     /// Longest wait for an upstream's response headers, in milliseconds.
     pub upstream_timeout_ms: u64,
+    /// The same for uploads to ingest, which answer once the whole file is stored.
+    pub upload_timeout_ms: u64,
     /// Largest request body on ordinary routes, in bytes.
     pub max_body_bytes: u64,
     /// Largest request body on ingest routes (bank files), in bytes.
@@ -56,6 +58,7 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
             upstream_timeout_ms: 30_000,
+            upload_timeout_ms: 6 * 3_600_000,
             max_body_bytes: 1 << 20,
             max_ingest_body_bytes: 16 << 30,
             per_address_per_second: 200,
@@ -332,6 +335,7 @@ impl Settings {
         let g = &self.gateway;
         for (key, value) in [
             ("gateway.upstream_timeout_ms", g.upstream_timeout_ms),
+            ("gateway.upload_timeout_ms", g.upload_timeout_ms),
             ("gateway.max_body_bytes", g.max_body_bytes),
             ("gateway.max_ingest_body_bytes", g.max_ingest_body_bytes),
             (

@@ -216,6 +216,8 @@ impl Application {
 
 /// Upper bound for one request; also bounds how long a graceful shutdown can wait.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Ingest takes bank files of several gigabytes: an upload lasts as long as its body.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 fn shell(service: Service, db: Db, routes: Router, health: Option<HealthReport>) -> Router {
     let mut registry = Registry::with_prefix("lyra");
@@ -252,7 +254,10 @@ fn shell(service: Service, db: Db, routes: Router, health: Option<HealthReport>)
     routes
         .merge(common)
         .layer(middleware::from_fn_with_state(metrics, record_metrics))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            if service == Service::Ingest { UPLOAD_TIMEOUT } else { REQUEST_TIMEOUT },
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request| {

@@ -198,7 +198,12 @@ async fn proxy(State(gw): State<Gateway>, mut req: Request) -> Response {
     // Streamed, and cut off at the limit when no length was declared.
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit as usize)));
 
-    let timeout = Duration::from_millis(gw.settings.gateway.upstream_timeout_ms);
+    // Ingest answers after it has stored the whole file: give uploads the time it takes.
+    let timeout = if route.large_body {
+        Duration::from_millis(gw.settings.gateway.upload_timeout_ms)
+    } else {
+        Duration::from_millis(gw.settings.gateway.upstream_timeout_ms)
+    };
     match tokio::time::timeout(timeout, gw.client.request(req)).await {
         Err(_) => {
             tracing::warn!(service = route.service.name(), "upstream timed out");

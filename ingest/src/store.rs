@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::parse::{Counts, Format};
-use crate::schema::{self, Kind};
+use crate::schema;
 
 /// How refused rows are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,8 @@ fn key_column(entity: Entity) -> &'static str {
 pub async fn create_staging(conn: &mut PgConnection, entity: Entity) -> sqlx::Result<()> {
     let columns: Vec<String> = schema::fields(entity)
         .iter()
-        .map(|(name, _)| format!("{name} text"))
+        // Typed: the parser has checked every value, so COPY's own conversion is the cast.
+        .map(|(name, kind)| format!("{name} {}", kind.sql_type()))
         .collect();
     let sql = format!(
         "CREATE TEMP TABLE staging (line bigint NOT NULL, {}, error_field text, error_reason text, raw text) ON COMMIT DROP",
@@ -285,7 +286,7 @@ async fn check_in_database(conn: &mut PgConnection, entity: Entity) -> sqlx::Res
         sqlx::query(&format!(
             "UPDATE staging s SET error_field = '{column}', error_reason = '{reason}' || s.{column}
               WHERE s.error_field IS NULL AND s.{column} IS NOT NULL
-                AND NOT EXISTS (SELECT FROM {table} r WHERE r.{column} = s.{column}::bigint)"
+                AND NOT EXISTS (SELECT FROM {table} r WHERE r.{column} = s.{column})"
         ))
         .execute(&mut *conn)
         .await?;
@@ -293,19 +294,17 @@ async fn check_in_database(conn: &mut PgConnection, entity: Entity) -> sqlx::Res
     Ok(())
 }
 
-fn typed_columns(entity: Entity) -> String {
-    schema::fields(entity)
-        .iter()
-        .map(|(name, kind): &(&str, Kind)| format!("{name}::{}", kind.sql_type()))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn columns(entity: Entity) -> String {
+    entity.fields().join(", ")
 }
 
-/// Transactions: insert-if-absent by bank id, then the rollups of what was new.
+/// Transactions: insert-if-absent by bank id, then the rollups of what was new. Batches
+/// are applied one at a time (see `complete`), so "absent" cannot change underneath; the
+/// primary key of `ingest.transaction_ids` still refuses a duplicate from any other writer.
 async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)> {
     let range: (Option<time::Date>, Option<time::Date>) = sqlx::query_as(
-        "SELECT (min(booked_at::timestamptz) AT TIME ZONE 'Europe/Moscow')::date,
-                (max(booked_at::timestamptz) AT TIME ZONE 'Europe/Moscow')::date
+        "SELECT (min(booked_at) AT TIME ZONE 'Europe/Moscow')::date,
+                (max(booked_at) AT TIME ZONE 'Europe/Moscow')::date
            FROM staging WHERE error_field IS NULL",
     )
     .fetch_one(&mut *conn)
@@ -318,24 +317,21 @@ async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)>
         .bind(last)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("CREATE TEMP TABLE fresh (txn_id text PRIMARY KEY) ON COMMIT DROP")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "WITH ids AS (
-             INSERT INTO ingest.transaction_ids (txn_id, booked_at)
-             SELECT txn_id, booked_at::timestamptz FROM staging WHERE error_field IS NULL
-             ON CONFLICT (txn_id) DO NOTHING
-             RETURNING txn_id)
-         INSERT INTO fresh SELECT txn_id FROM ids",
-    )
+    let cols = columns(Entity::Transactions);
+    sqlx::query(&format!(
+        "CREATE TEMP TABLE fresh ON COMMIT DROP AS
+         SELECT {cols} FROM staging s
+          WHERE s.error_field IS NULL
+            AND NOT EXISTS (SELECT FROM ingest.transaction_ids i WHERE i.txn_id = s.txn_id)"
+    ))
     .execute(&mut *conn)
     .await?;
+    // In key order, so the unique index fills its pages sequentially.
+    sqlx::query("INSERT INTO ingest.transaction_ids (txn_id, booked_at) SELECT txn_id, booked_at FROM fresh ORDER BY txn_id")
+        .execute(&mut *conn)
+        .await?;
     let stored = sqlx::query(&format!(
-        "INSERT INTO ingest.transactions ({})
-         SELECT {} FROM staging s JOIN fresh f USING (txn_id) WHERE s.error_field IS NULL",
-        Entity::Transactions.fields().join(", "),
-        typed_columns(Entity::Transactions)
+        "INSERT INTO ingest.transactions ({cols}) SELECT {cols} FROM fresh"
     ))
     .execute(&mut *conn)
     .await?
@@ -345,9 +341,7 @@ async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)>
         .await?;
     sqlx::query(
         "CREATE TEMP TABLE touched ON COMMIT DROP AS
-         SELECT DISTINCT s.merchant_id::bigint AS merchant_id, s.customer_id::bigint AS customer_id,
-                (s.booked_at::timestamptz AT TIME ZONE 'Europe/Moscow')::date AS day
-           FROM staging s JOIN fresh f USING (txn_id)",
+         SELECT DISTINCT merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date AS day FROM fresh",
     )
     .execute(&mut *conn)
     .await?;
@@ -372,7 +366,7 @@ async fn upsert(conn: &mut PgConnection, entity: Entity, table: &str) -> sqlx::R
         "INSERT INTO {table} ({}) SELECT {} FROM staging WHERE error_field IS NULL
          ON CONFLICT ({key}) DO UPDATE SET {} WHERE {}",
         fields.join(", "),
-        typed_columns(entity),
+        columns(entity),
         updates.join(", "),
         changed.join(" OR ")
     ))

@@ -230,3 +230,208 @@ pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     Ok(())
 }
+
+/// `lyra bench ingest`: the same generated transactions file into the same partitioned,
+/// indexed table, once with `psql \copy` and once through the ingest service (parse,
+/// validate, stage, deduplicate by bank id, insert, rollups, batch record), in one run.
+pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
+    use lyra_common::Service;
+    use lyra_common::config::Secret;
+    use lyra_common::db::DbRole;
+    use sqlx::Executor;
+
+    let admin_url = crate::db::admin_url()?;
+    let mut bench_url = url::Url::parse(&admin_url)?;
+    bench_url.set_path("lyra_bench_ingest");
+    {
+        let pool = crate::db::admin_pool().await?;
+        pool.execute("DROP DATABASE IF EXISTS lyra_bench_ingest WITH (FORCE)")
+            .await?;
+        pool.execute("CREATE DATABASE lyra_bench_ingest").await?;
+        pool.close().await;
+    }
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(bench_url.as_str())
+        .await?;
+    lyra_common::db::migrate(&admin).await?;
+
+    let dir = std::env::temp_dir().join(format!("lyra-bench-ingest-{}", std::process::id()));
+    let config = args.config()?;
+    eprintln!(
+        "generating {} customers, {} merchants, {} months into {}",
+        config.customers,
+        config.merchants,
+        config.months,
+        dir.display()
+    );
+    let mut sink = lyra_datagen::FileSink::create(&dir, lyra_datagen::Format::Csv)?;
+    lyra_datagen::generate(
+        &config,
+        lyra_datagen::Format::Csv,
+        &mut sink,
+        args.threads(),
+        &mut |_, _| {},
+    )?;
+    sink.finish()?;
+    let file = dir.join("transactions.csv");
+    let rows = std::fs::read_to_string(&file)?.lines().count() as u64 - 1;
+    let bytes = std::fs::metadata(&file)?.len();
+
+    // Master data straight in: it is not what is measured.
+    let mut conn = admin.acquire().await?;
+    for (table, name) in [
+        ("auth.organisations (org_id, name)", "organisations.csv"),
+        ("ingest.customers", "customers.csv"),
+        ("ingest.merchants", "merchants.csv"),
+    ] {
+        let mut copy = conn
+            .copy_in_raw(&format!(
+                "COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)"
+            ))
+            .await?;
+        copy.send(std::fs::read(dir.join(name))?).await?;
+        copy.finish().await?;
+    }
+    let start =
+        lyra_datagen::world::window_start(config.end, config.months) - time::Duration::days(1);
+    sqlx::query("SELECT ingest.ensure_transaction_partitions($1, $2)")
+        .bind(start)
+        .bind(config.end)
+        .execute(&mut *conn)
+        .await?;
+    conn.execute("ANALYZE").await?;
+    drop(conn);
+
+    // The peer: psql's \copy into the same table, same indexes.
+    let columns = lyra_common::formats::Entity::Transactions
+        .fields()
+        .join(", ");
+    let started = std::time::Instant::now();
+    let status = tokio::process::Command::new("psql")
+        .arg(bench_url.as_str())
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!(
+            "\\copy ingest.transactions ({columns}) FROM '{}' WITH (FORMAT csv, HEADER true)",
+            file.display()
+        ))
+        .status()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot run psql (install the PostgreSQL client): {e}"))?;
+    anyhow::ensure!(status.success(), "psql \\copy failed");
+    let copy_seconds = started.elapsed().as_secs_f64();
+    admin.execute("TRUNCATE ingest.transactions").await?;
+    admin.execute("CHECKPOINT").await?;
+
+    // Lyra: auth and ingest in this process, the file streamed from disk over HTTP.
+    let mut settings = crate::serve::settings()?;
+    settings.log.filter = "warn".into();
+    lyra_common::telemetry::init(&settings.log);
+    for (role, slot) in [
+        (DbRole::App, &mut settings.database.app_url),
+        (DbRole::Platform, &mut settings.database.platform_url),
+        (DbRole::Auth, &mut settings.database.auth_url),
+    ] {
+        *slot = Secret::new(crate::db::role_url(bench_url.as_str(), role.role_name())?);
+    }
+    for service in Service::ALL {
+        settings.services.of_mut(service).port = 0;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let spawn = |app: lyra_common::Application| {
+        let port = app.port();
+        let mut stopped = stopped.clone();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        format!("http://127.0.0.1:{port}")
+    };
+    let auth = spawn(lyra_auth::build(settings.clone()).await?);
+    settings.gateway.upstreams.auth = Some(auth.clone());
+    let ingest_url = spawn(lyra_ingest::build(settings.clone()).await?);
+    lyra_auth::admin::create_user(
+        &admin,
+        "bench@bank.example",
+        "Bench",
+        "Tundra-Lantern-Violet-42",
+        lyra_auth::admin::Membership::BankAdmin,
+    )
+    .await?;
+    let api_token = lyra_auth::admin::create_platform_token(
+        &admin,
+        "bench@bank.example",
+        "bench",
+        &["ingest:write".into()],
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let exchanged: serde_json::Value = http
+        .post(format!("{auth}/v1/auth/token"))
+        .json(&serde_json::json!({"api_token": api_token}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = exchanged["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let started = std::time::Instant::now();
+    let body = tokio::fs::File::open(&file).await?;
+    let stream = futures::stream::unfold(body, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let response = http
+        .post(format!("{ingest_url}/v1/transactions"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "bench")
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await?;
+    let status = response.status();
+    let report: serde_json::Value = response.json().await?;
+    let lyra_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(status.as_u16() == 201, "ingest answered {status}: {report}");
+    anyhow::ensure!(
+        report["rows_stored"].as_u64() == Some(rows),
+        "stored {} of {rows}",
+        report["rows_stored"]
+    );
+
+    stop.send(true).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    admin.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+    {
+        let pool = crate::db::admin_pool().await?;
+        pool.execute("DROP DATABASE IF EXISTS lyra_bench_ingest WITH (FORCE)")
+            .await?;
+    }
+    println!(
+        "{rows} transactions, {bytes} bytes of CSV, into ingest.transactions (partitioned, 2 indexes)"
+    );
+    println!(
+        "psql \\copy:             {copy_seconds:>7.2} s  {:>9.0} rows/s",
+        rows as f64 / copy_seconds
+    );
+    println!(
+        "lyra ingest (HTTP):    {lyra_seconds:>7.2} s  {:>9.0} rows/s   (also: validation, bank-id registry, rollups, batch)",
+        rows as f64 / lyra_seconds
+    );
+    println!(
+        "ratio lyra/\\copy: {:.2} (goal 0.70)",
+        copy_seconds / lyra_seconds
+    );
+    Ok(())
+}

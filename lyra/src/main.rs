@@ -101,6 +101,11 @@ enum ReportCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The same transactions file through `psql \copy` and through the ingest service.
+    Ingest {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// The same requests straight to auth and through the gateway: latency and throughput.
     Gateway {
         /// Requests per measurement.
@@ -187,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Bench { command } => match command {
             BenchCommand::Generate { data, dir } => bench::generate(&data, dir),
+            BenchCommand::Ingest { data } => bench::ingest(&data).await,
             BenchCommand::Gateway {
                 requests,
                 concurrency,

@@ -37,7 +37,10 @@ impl IngestProcess {
             assert!(Instant::now() < deadline, "ingest did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        IngestProcess { child, base: format!("http://127.0.0.1:{port}") }
+        IngestProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 }
 
@@ -49,7 +52,12 @@ impl Drop for IngestProcess {
 }
 
 /// Sends `body` slowly (64 KiB every 10 ms) so that something can happen in the middle.
-async fn slow_upload(url: String, token: String, key: &'static str, body: Vec<u8>) -> Result<u16, String> {
+async fn slow_upload(
+    url: String,
+    token: String,
+    key: &'static str,
+    body: Vec<u8>,
+) -> Result<u16, String> {
     let chunks: Vec<Vec<u8>> = body.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
     let stream = futures::stream::iter(chunks).then(|chunk| async move {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -71,21 +79,42 @@ use futures::StreamExt;
 
 async fn stored_sums(db: &TestDb) -> (i64, BTreeMap<i64, i64>) {
     let pool = db.admin_pool().await;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.transactions").fetch_one(&pool).await.unwrap();
-    let sums = sqlx::query_as::<_, (i64, i64)>("SELECT merchant_id, sum(amount_minor)::bigint FROM ingest.transactions GROUP BY 1")
-        .fetch_all(&pool)
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.transactions")
+        .fetch_one(&pool)
         .await
-        .unwrap()
-        .into_iter()
-        .collect();
+        .unwrap();
+    let sums = sqlx::query_as::<_, (i64, i64)>(
+        "SELECT merchant_id, sum(amount_minor)::bigint FROM ingest.transactions GROUP BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
     (count, sums)
 }
 
-async fn prepare(files: &std::path::Path, auth: &Running, db: &TestDb, ingest: &IngestProcess, token: &str) {
+async fn prepare(
+    files: &std::path::Path,
+    auth: &Running,
+    db: &TestDb,
+    ingest: &IngestProcess,
+    token: &str,
+) {
     create_orgs(db, files).await;
-    for (path, file) in [("/v1/customers", "customers.csv"), ("/v1/merchants", "merchants.csv")] {
+    for (path, file) in [
+        ("/v1/customers", "customers.csv"),
+        ("/v1/merchants", "merchants.csv"),
+    ] {
         let body = std::fs::read(files.join(file)).unwrap();
-        let response = upload(&format!("{}{path}", ingest.base), token, file, body, "text/csv").await;
+        let response = upload(
+            &format!("{}{path}", ingest.base),
+            token,
+            file,
+            body,
+            "text/csv",
+        )
+        .await;
         assert_eq!(response.status(), 201, "{file}");
     }
     let _ = auth;
@@ -109,12 +138,20 @@ async fn nothing_is_lost_or_doubled_when_ingest_or_postgres_dies_mid_upload() {
     let mut ingest = IngestProcess::spawn(&db, &auth, port);
     prepare(files.path(), &auth, &db, &ingest, &token).await;
     let url = format!("{}/v1/transactions", ingest.base);
-    let sending = tokio::spawn(slow_upload(url.clone(), token.clone(), "crash-key", csv.clone()));
+    let sending = tokio::spawn(slow_upload(
+        url.clone(),
+        token.clone(),
+        "crash-key",
+        csv.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(700)).await;
     ingest.child.kill().unwrap();
     ingest.child.wait().unwrap();
     let result = sending.await.unwrap();
-    assert!(result.is_err() || result.as_ref().is_ok_and(|s| *s >= 500), "the upload cannot have succeeded: {result:?}");
+    assert!(
+        result.is_err() || result.as_ref().is_ok_and(|s| *s >= 500),
+        "the upload cannot have succeeded: {result:?}"
+    );
     assert_eq!(stored_sums(&db).await.0, 0, "nothing half-stored");
     drop(ingest);
     let ingest = IngestProcess::spawn(&db, &auth, port);
@@ -122,7 +159,10 @@ async fn nothing_is_lost_or_doubled_when_ingest_or_postgres_dies_mid_upload() {
     assert_eq!(response.status(), 201);
     let again = upload(&url, &token, "crash-key", csv.clone(), "text/csv").await;
     assert_eq!(again.status(), 200, "a second re-send is a replay");
-    assert_eq!(stored_sums(&db).await, (expected_rows, expected_sums.clone()));
+    assert_eq!(
+        stored_sums(&db).await,
+        (expected_rows, expected_sums.clone())
+    );
     drop(ingest);
     auth.stop().await;
 
@@ -132,19 +172,32 @@ async fn nothing_is_lost_or_doubled_when_ingest_or_postgres_dies_mid_upload() {
     let token = platform_access_token(&db, &auth).await;
     let ingest = IngestProcess::spawn(&db, &auth, port);
     prepare(files.path(), &auth, &db, &ingest, &token).await;
-    let sending = tokio::spawn(slow_upload(url.clone(), token.clone(), "restart-key", csv.clone()));
+    let sending = tokio::spawn(slow_upload(
+        url.clone(),
+        token.clone(),
+        "restart-key",
+        csv.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(700)).await;
     if !restart_server() {
-        eprintln!("DATABASE_URL is set: the PostgreSQL restart half of this test needs the private cluster");
+        eprintln!(
+            "DATABASE_URL is set: the PostgreSQL restart half of this test needs the private cluster"
+        );
         return;
     }
     let result = sending.await.unwrap();
-    assert!(result.is_err() || result.as_ref().is_ok_and(|s| *s >= 500), "{result:?}");
+    assert!(
+        result.is_err() || result.as_ref().is_ok_and(|s| *s >= 500),
+        "{result:?}"
+    );
     assert_eq!(stored_sums(&db).await.0, 0, "nothing half-stored");
     // The services reconnect by themselves; the client re-sends with the same key.
     let mut status = 0;
     for _ in 0..20 {
-        status = upload(&url, &token, "restart-key", csv.clone(), "text/csv").await.status().as_u16();
+        status = upload(&url, &token, "restart-key", csv.clone(), "text/csv")
+            .await
+            .status()
+            .as_u16();
         if status == 201 {
             break;
         }
