@@ -6,8 +6,9 @@
 //! for a staging table while the payload is hashed, so nothing holds the whole file. Then,
 //! in the same database transaction, [`store::complete`] settles the idempotency key,
 //! checks what needs the database (duplicates within the file, unknown references),
-//! inserts what is new, quarantines refused rows (lenient mode), recomputes the touched
-//! rollups and records the batch. The client's answer is sent after the commit.
+//! inserts what is new, quarantines refused rows (lenient mode), queues the touched
+//! merchant-days and records the batch. The client's answer is sent after the commit; the
+//! rollup worker recomputes the queued rollups a moment later (well within 5 s).
 
 pub mod parse;
 pub mod schema;
@@ -177,6 +178,7 @@ async fn upload(
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut out = Vec::with_capacity(COPY_CHUNK * 2);
+    let phase = std::time::Instant::now();
     let counts = {
         let mut copy = tx.copy_in_raw(&store::copy_statement(entity)).await?;
         let mut stream = body.into_data_stream();
@@ -216,7 +218,14 @@ async fn upload(
         sha256: hasher.finalize().to_vec(),
         bytes,
     };
+    let received_ms = phase.elapsed().as_millis();
     let outcome = store::complete(&mut tx, &upload, counts).await?;
+    tracing::info!(
+        received_ms,
+        stored_ms = phase.elapsed().as_millis() - received_ms,
+        rows = counts.rows,
+        "upload processed"
+    );
     let outcome = match outcome {
         Outcome::Committed(report) => {
             tx.commit().await?;
@@ -346,11 +355,38 @@ pub fn routes(db: Db, verifier: Arc<TokenVerifier>) -> Router {
         .with_state(IngestState { db, verifier })
 }
 
-/// Connects, binds and assembles the service.
+/// Connects, binds and assembles the service, and starts the rollup worker.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let verifier = TokenVerifier::remote(format!(
         "{}/.well-known/jwks.json",
         settings.upstream(Service::Auth)
     ));
-    Application::build(Service::Ingest, &settings, move |db| routes(db, verifier)).await
+    Application::build(Service::Ingest, &settings, move |db| {
+        tokio::spawn(rollup_worker(db.clone()));
+        routes(db, verifier)
+    })
+    .await
+}
+
+/// Drains the rollup queue: every committed batch's rollups are recomputed within a moment
+/// of its commit (polled every 100 ms). Stops when the pool is closed.
+async fn rollup_worker(db: Db) {
+    loop {
+        let drained = async {
+            let mut tx = db.pool().begin().await?;
+            let found = store::drain_one(&mut tx).await?;
+            tx.commit().await?;
+            Ok::<bool, sqlx::Error>(found)
+        }
+        .await;
+        match drained {
+            Ok(true) => continue,
+            Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(sqlx::Error::PoolClosed) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "rollup worker: will retry");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
 }

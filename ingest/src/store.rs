@@ -113,6 +113,9 @@ pub async fn complete(
     upload: &Upload,
     counts: Counts,
 ) -> sqlx::Result<Outcome> {
+    // Temporary tables are never analysed automatically; without statistics the planner
+    // picks nested loops that are quadratic on a large file.
+    sqlx::query("ANALYZE staging").execute(&mut *conn).await?;
     // One upload per key at a time; the second waits, then finds the first's batch.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('ingest key ' || $1, 0))")
         .bind(&upload.key)
@@ -135,12 +138,16 @@ pub async fn complete(
             upload, batch_id, "rejected", total, 0, 0, refused, errors,
         )));
     }
+    // Sorts and hashes of a large batch stay in memory.
+    sqlx::query("SET LOCAL work_mem = '256MB'")
+        .execute(&mut *conn)
+        .await?;
     // Batches are applied one at a time: the rollups of two batches never interleave.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ingest store'))")
         .execute(&mut *conn)
         .await?;
     let (stored, duplicate) = match upload.entity {
-        Entity::Transactions => store_transactions(conn).await?,
+        Entity::Transactions => store_transactions(conn, batch_id).await?,
         Entity::Customers => upsert(conn, Entity::Customers, "ingest.customers").await?,
         Entity::Merchants => upsert(conn, Entity::Merchants, "ingest.merchants").await?,
         Entity::Organisations => unreachable!("organisations are created by bank admins"),
@@ -301,7 +308,7 @@ fn columns(entity: Entity) -> String {
 /// Transactions: insert-if-absent by bank id, then the rollups of what was new. Batches
 /// are applied one at a time (see `complete`), so "absent" cannot change underneath; the
 /// primary key of `ingest.transaction_ids` still refuses a duplicate from any other writer.
-async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)> {
+async fn store_transactions(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<(i64, i64)> {
     let range: (Option<time::Date>, Option<time::Date>) = sqlx::query_as(
         "SELECT (min(booked_at) AT TIME ZONE 'Europe/Moscow')::date,
                 (max(booked_at) AT TIME ZONE 'Europe/Moscow')::date
@@ -326,6 +333,7 @@ async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)>
     ))
     .execute(&mut *conn)
     .await?;
+    sqlx::query("ANALYZE fresh").execute(&mut *conn).await?;
     // In key order, so the unique index fills its pages sequentially.
     sqlx::query("INSERT INTO ingest.transaction_ids (txn_id, booked_at) SELECT txn_id, booked_at FROM fresh ORDER BY txn_id")
         .execute(&mut *conn)
@@ -339,13 +347,15 @@ async fn store_transactions(conn: &mut PgConnection) -> sqlx::Result<(i64, i64)>
     let good: i64 = sqlx::query_scalar("SELECT count(*) FROM staging WHERE error_field IS NULL")
         .fetch_one(&mut *conn)
         .await?;
+    // The rollups of what was new are recomputed just after the commit (`drain_one`);
+    // what to recompute is queued here, in the batch's own transaction.
     sqlx::query(
-        "CREATE TEMP TABLE touched ON COMMIT DROP AS
-         SELECT DISTINCT merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date AS day FROM fresh",
+        "INSERT INTO ingest.rollup_queue (batch_id, merchant_id, customer_id, day)
+         SELECT DISTINCT $1::uuid, merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date FROM fresh",
     )
+    .bind(batch_id)
     .execute(&mut *conn)
     .await?;
-    refresh_rollups(conn).await?;
     Ok((stored, good - stored))
 }
 
@@ -392,23 +402,75 @@ async fn refresh_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query(&format!("{MERCHANT_CUSTOMERS} FROM (SELECT DISTINCT merchant_id, customer_id FROM touched) k
-           JOIN ingest.transactions t ON t.merchant_id = k.merchant_id AND t.customer_id = k.customer_id
-          GROUP BY t.merchant_id, t.customer_id {UPSERT_MC}"))
-    .execute(&mut *conn)
-    .await?;
     sqlx::query(&format!(
-        "{MERCHANT_DAILY} FROM (SELECT DISTINCT merchant_id, day FROM touched) k
-           JOIN ingest.transactions t ON t.merchant_id = k.merchant_id
-            AND t.booked_at >= (k.day::timestamp AT TIME ZONE 'Europe/Moscow')
-            AND t.booked_at < ((k.day + 1)::timestamp AT TIME ZONE 'Europe/Moscow')
-           LEFT JOIN ingest.merchant_customers mc ON mc.merchant_id = t.merchant_id AND mc.customer_id = t.customer_id
-          GROUP BY k.merchant_id, k.day) d {UPSERT_DAILY}"
+        "{MERCHANT_CUSTOMERS} FROM (SELECT DISTINCT merchant_id, customer_id FROM touched) k
+           JOIN ingest.transactions t ON t.merchant_id = k.merchant_id AND t.customer_id = k.customer_id
+          GROUP BY t.merchant_id, t.customer_id {UPSERT_MC}"
     ))
     .execute(&mut *conn)
     .await?;
+    // The planner's row count (touched was just analysed) is enough to choose.
+    let days: i64 = sqlx::query_scalar(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = 'pg_temp.touched'::regclass",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    // A small batch reads its merchant-days through the (merchant_id, booked_at) index; a
+    // large one is cheaper as one pass over its merchants' rows.
+    let source = if days <= BULK_DAYS {
+        "SELECT t.merchant_id, t.customer_id, k.day, sum(t.amount_minor) AS revenue,
+                count(*) FILTER (WHERE t.amount_minor > 0) AS purchases
+           FROM (SELECT DISTINCT merchant_id, day FROM touched) k
+           JOIN ingest.transactions t ON t.merchant_id = k.merchant_id
+            AND t.booked_at >= (k.day::timestamp AT TIME ZONE 'Europe/Moscow')
+            AND t.booked_at < ((k.day + 1)::timestamp AT TIME ZONE 'Europe/Moscow')
+          GROUP BY 1, 2, 3"
+    } else {
+        "SELECT a.* FROM (
+             SELECT merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date AS day,
+                    sum(amount_minor) AS revenue, count(*) FILTER (WHERE amount_minor > 0) AS purchases
+               FROM ingest.transactions
+              WHERE merchant_id IN (SELECT DISTINCT merchant_id FROM touched)
+              GROUP BY 1, 2, 3) a
+           JOIN (SELECT DISTINCT merchant_id, day FROM touched) k USING (merchant_id, day)"
+    };
+    sqlx::query(&daily(source)).execute(&mut *conn).await?;
     Ok(())
 }
+
+/// Recomputes the rollups of the oldest queued batch, if any; returns whether there was
+/// one. Runs under the same lock as batches, so the two never interleave; the queue rows
+/// go in the same transaction as the recomputation.
+pub async fn drain_one(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ingest store'))")
+        .execute(&mut *conn)
+        .await?;
+    let batch: Option<Uuid> =
+        sqlx::query_scalar("SELECT batch_id FROM ingest.rollup_queue LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(batch) = batch else { return Ok(false) };
+    sqlx::query("SET LOCAL work_mem = '256MB'")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE touched ON COMMIT DROP AS
+         SELECT merchant_id, customer_id, day FROM ingest.rollup_queue WHERE batch_id = $1",
+    )
+    .bind(batch)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM ingest.rollup_queue WHERE batch_id = $1")
+        .bind(batch)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("ANALYZE touched").execute(&mut *conn).await?;
+    refresh_rollups(conn).await?;
+    Ok(true)
+}
+
+/// Above this many merchant-days a batch's rollups are recomputed in one pass.
+const BULK_DAYS: i64 = 20_000;
 
 const MERCHANT_CUSTOMERS: &str = "INSERT INTO ingest.merchant_customers
         (merchant_id, customer_id, first_at, last_at, transactions, revenue_minor)
@@ -419,22 +481,30 @@ const MERCHANT_CUSTOMERS: &str = "INSERT INTO ingest.merchant_customers
             sum(t.amount_minor)";
 const UPSERT_MC: &str = "ON CONFLICT (merchant_id, customer_id) DO UPDATE SET first_at = excluded.first_at,
         last_at = excluded.last_at, transactions = excluded.transactions, revenue_minor = excluded.revenue_minor";
-const MERCHANT_DAILY: &str = "INSERT INTO ingest.merchant_daily
-        (merchant_id, day, revenue_minor, transactions, unique_customers, new_customers, returning_customers)
-     SELECT merchant_id, day, revenue, purchases, customers, newcomers, customers - newcomers FROM (
-     SELECT k.merchant_id, k.day,
-            sum(t.amount_minor) AS revenue,
-            count(*) FILTER (WHERE t.amount_minor > 0) AS purchases,
-            count(DISTINCT t.customer_id) FILTER (WHERE t.amount_minor > 0) AS customers,
-            count(DISTINCT t.customer_id) FILTER (WHERE t.amount_minor > 0
-                AND (mc.first_at AT TIME ZONE 'Europe/Moscow')::date = k.day) AS newcomers";
-const UPSERT_DAILY: &str =
-    "ON CONFLICT (merchant_id, day) DO UPDATE SET revenue_minor = excluded.revenue_minor,
-        transactions = excluded.transactions, unique_customers = excluded.unique_customers,
-        new_customers = excluded.new_customers, returning_customers = excluded.returning_customers";
+
+/// The daily rollup from `source`: rows of (merchant_id, customer_id, day, revenue,
+/// purchases), one per customer and merchant-day (so no DISTINCT is needed).
+fn daily(source: &str) -> String {
+    format!(
+        "INSERT INTO ingest.merchant_daily
+             (merchant_id, day, revenue_minor, transactions, unique_customers, new_customers, returning_customers)
+         SELECT x.merchant_id, x.day, sum(x.revenue), sum(x.purchases), count(*) FILTER (WHERE x.purchases > 0),
+                count(*) FILTER (WHERE x.purchases > 0 AND (mc.first_at AT TIME ZONE 'Europe/Moscow')::date = x.day),
+                count(*) FILTER (WHERE x.purchases > 0 AND (mc.first_at AT TIME ZONE 'Europe/Moscow')::date <> x.day)
+           FROM ({source}) x
+           LEFT JOIN ingest.merchant_customers mc ON mc.merchant_id = x.merchant_id AND mc.customer_id = x.customer_id
+          GROUP BY x.merchant_id, x.day
+         ON CONFLICT (merchant_id, day) DO UPDATE SET revenue_minor = excluded.revenue_minor,
+             transactions = excluded.transactions, unique_customers = excluded.unique_customers,
+             new_customers = excluded.new_customers, returning_customers = excluded.returning_customers"
+    )
+}
 
 /// Rebuilds both rollups from all transactions (after a bulk load such as `lyra generate`).
 pub async fn rebuild_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SET LOCAL work_mem = '256MB'")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("TRUNCATE ingest.merchant_customers, ingest.merchant_daily")
         .execute(&mut *conn)
         .await?;
@@ -443,12 +513,10 @@ pub async fn rebuild_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
     ))
     .execute(&mut *conn)
     .await?;
-    sqlx::query(&format!(
-        "{MERCHANT_DAILY} FROM (SELECT merchant_id, customer_id, amount_minor,
-                    (booked_at AT TIME ZONE 'Europe/Moscow')::date AS day FROM ingest.transactions) t
-           CROSS JOIN LATERAL (SELECT t.merchant_id, t.day) k
-           LEFT JOIN ingest.merchant_customers mc ON mc.merchant_id = t.merchant_id AND mc.customer_id = t.customer_id
-          GROUP BY k.merchant_id, k.day) d"
+    sqlx::query(&daily(
+        "SELECT merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date AS day,
+                sum(amount_minor) AS revenue, count(*) FILTER (WHERE amount_minor > 0) AS purchases
+           FROM ingest.transactions GROUP BY 1, 2, 3",
     ))
     .execute(&mut *conn)
     .await?;

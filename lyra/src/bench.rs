@@ -325,7 +325,7 @@ pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
 
     // Lyra: auth and ingest in this process, the file streamed from disk over HTTP.
     let mut settings = crate::serve::settings()?;
-    settings.log.filter = "warn".into();
+    settings.log.filter = "warn,lyra_ingest=info".into();
     lyra_common::telemetry::init(&settings.log);
     for (role, slot) in [
         (DbRole::App, &mut settings.database.app_url),

@@ -125,7 +125,7 @@ pub async fn to_database(
         );
         tx.execute(
             "TRUNCATE ingest.transactions, ingest.transaction_ids, ingest.customers, ingest.merchants,
-                      ingest.merchant_daily, ingest.merchant_customers, ingest.batches, ingest.quarantine,
+                      ingest.merchant_daily, ingest.merchant_customers, ingest.batches, ingest.quarantine, ingest.rollup_queue,
                       auth.organisations, truth.customers, truth.switches CASCADE",
         )
         .await?;

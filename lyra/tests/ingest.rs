@@ -61,6 +61,22 @@ impl Ingest {
         }
     }
 
+    /// Waits (at most 5 s, the freshness promise) until the rollup worker has caught up.
+    async fn rollups_settled(&self) {
+        let started = std::time::Instant::now();
+        while self
+            .scalar("SELECT count(*) FROM ingest.rollup_queue")
+            .await
+            > 0
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "rollups not fresh after 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     async fn scalar(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(&self.db.admin_pool().await)
@@ -109,6 +125,7 @@ async fn a_generated_bank_goes_in_exactly_and_the_rollups_match() {
     .into_iter()
     .collect();
     assert_eq!(stored, expected);
+    t.rollups_settled().await;
     let rollup: BTreeMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
         "SELECT merchant_id, sum(revenue_minor)::bigint FROM ingest.merchant_daily GROUP BY 1",
     )
