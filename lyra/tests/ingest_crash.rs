@@ -163,6 +163,32 @@ async fn nothing_is_lost_or_doubled_when_ingest_or_postgres_dies_mid_upload() {
         stored_sums(&db).await,
         (expected_rows, expected_sums.clone())
     );
+    // The rollups follow, from the queue written with the batch.
+    let pool = db.admin_pool().await;
+    let started = Instant::now();
+    loop {
+        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest.rollup_queue")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "rollups not recomputed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rollup: BTreeMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
+        "SELECT merchant_id, sum(revenue_minor)::bigint FROM ingest.merchant_daily GROUP BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(rollup, expected_sums);
     drop(ingest);
     auth.stop().await;
 
