@@ -155,15 +155,8 @@ pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> 
     settings.gateway.per_address_burst = 1_000_000;
     settings.gateway.per_token_per_second = 1_000_000;
     settings.gateway.per_token_burst = 1_000_000;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let spawn = |app: lyra_common::Application| {
-        let port = app.port();
-        let mut stopped = stopped.clone();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
-        format!("http://127.0.0.1:{port}")
-    };
+    let services = InProcess::new();
+    let spawn = |app| services.spawn(app);
     let auth = spawn(lyra_auth::build(settings.clone()).await?);
     settings.gateway.upstreams.auth = Some(auth.clone());
     let gateway = spawn(lyra_gateway::build(settings.clone()).await?);
@@ -226,8 +219,7 @@ pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> 
             via.per_second / direct.per_second
         );
     }
-    stop.send(true).ok();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    services.stop().await;
     Ok(())
 }
 
@@ -337,15 +329,8 @@ pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
     for service in Service::ALL {
         settings.services.of_mut(service).port = 0;
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let spawn = |app: lyra_common::Application| {
-        let port = app.port();
-        let mut stopped = stopped.clone();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
-        format!("http://127.0.0.1:{port}")
-    };
+    let services = InProcess::new();
+    let spawn = |app| services.spawn(app);
     let auth = spawn(lyra_auth::build(settings.clone()).await?);
     settings.gateway.upstreams.auth = Some(auth.clone());
     let ingest_url = spawn(lyra_ingest::build(settings.clone()).await?);
@@ -378,19 +363,7 @@ pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
         .to_string();
 
     let started = std::time::Instant::now();
-    let body = tokio::fs::File::open(&file).await?;
-    let stream = futures::stream::unfold(body, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 1 << 20];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
+    let stream = crate::ingest::file_chunks(&file, |_| {}).await?;
     let response = http
         .post(format!("{ingest_url}/v1/transactions"))
         .bearer_auth(&token)
@@ -409,8 +382,7 @@ pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
         report["rows_stored"]
     );
 
-    stop.send(true).ok();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    services.stop().await;
     admin.close().await;
     std::fs::remove_dir_all(&dir).ok();
     {
@@ -434,4 +406,32 @@ pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
         copy_seconds / lyra_seconds
     );
     Ok(())
+}
+
+/// Services started in this process for a benchmark, stopped together.
+struct InProcess {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl InProcess {
+    fn new() -> InProcess {
+        InProcess {
+            stop: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Runs `app` in the background; returns its base URL.
+    fn spawn(&self, app: lyra_common::Application) -> String {
+        let port = app.port();
+        let mut stopped = self.stop.subscribe();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        format!("http://127.0.0.1:{port}")
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).ok();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }

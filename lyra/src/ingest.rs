@@ -125,24 +125,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             )
             .expect("template"),
         );
-        let file = tokio::fs::File::open(&args.file).await?;
         let progress = bar.clone();
-        let stream = futures::stream::unfold(file, |mut file| async move {
-            let mut buf = vec![0u8; 256 * 1024];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok::<_, std::io::Error>(buf), file))
-                }
-                Err(e) => Some((Err(e), file)),
-            }
-        })
-        .inspect(move |chunk| {
-            if let Ok(chunk) = chunk {
-                progress.inc(chunk.len() as u64);
-            }
-        });
+        let stream = file_chunks(&args.file, move |n| progress.inc(n)).await?;
         let sent = http
             .post(format!("{url}/v1/{kind}?mode={}", args.mode))
             .bearer_auth(&token)
@@ -207,4 +191,28 @@ fn report(status: reqwest::StatusCode, body: &serde_json::Value) -> anyhow::Resu
     println!("{}", body["batch_id"].as_str().unwrap_or_default());
     anyhow::ensure!(body["status"] == "committed", "the batch was rejected");
     Ok(())
+}
+
+/// A file as a stream of chunks for an HTTP body; `on_chunk` hears each chunk's size.
+pub async fn file_chunks(
+    path: &Path,
+    on_chunk: impl Fn(u64) + Send + Sync + 'static,
+) -> std::io::Result<impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(futures::stream::unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+    .inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            on_chunk(chunk.len() as u64);
+        }
+    }))
 }
