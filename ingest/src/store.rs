@@ -275,9 +275,9 @@ async fn check_in_database(conn: &mut PgConnection, entity: Entity) -> sqlx::Res
     let key = key_column(entity);
     sqlx::query(&format!(
         "UPDATE staging s SET error_field = '{key}', error_reason = 'the same id as line ' || d.first_line
-           FROM (SELECT line, min(line) OVER (PARTITION BY {key}) AS first_line FROM staging
-                  WHERE error_field IS NULL) d
-          WHERE s.line = d.line AND d.line <> d.first_line"
+           FROM (SELECT {key}, min(line) AS first_line FROM staging WHERE error_field IS NULL
+                  GROUP BY {key} HAVING count(*) > 1) d
+          WHERE s.{key} = d.{key} AND s.line <> d.first_line AND s.error_field IS NULL"
     ))
     .execute(&mut *conn)
     .await?;
@@ -348,10 +348,11 @@ async fn store_transactions(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Re
         .fetch_one(&mut *conn)
         .await?;
     // The rollups of what was new are recomputed just after the commit (`drain_one`);
-    // what to recompute is queued here, in the batch's own transaction.
+    // what to recompute is queued here, in the batch's own transaction (one row per new
+    // transaction: the worker removes repeats, off the upload's path).
     sqlx::query(
         "INSERT INTO ingest.rollup_queue (batch_id, merchant_id, customer_id, day)
-         SELECT DISTINCT $1::uuid, merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date FROM fresh",
+         SELECT $1::uuid, merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date FROM fresh",
     )
     .bind(batch_id)
     .execute(&mut *conn)
@@ -455,7 +456,7 @@ pub async fn drain_one(conn: &mut PgConnection) -> sqlx::Result<bool> {
         .await?;
     sqlx::query(
         "CREATE TEMP TABLE touched ON COMMIT DROP AS
-         SELECT merchant_id, customer_id, day FROM ingest.rollup_queue WHERE batch_id = $1",
+         SELECT DISTINCT merchant_id, customer_id, day FROM ingest.rollup_queue WHERE batch_id = $1",
     )
     .bind(batch)
     .execute(&mut *conn)
