@@ -138,14 +138,7 @@ pub async fn complete(
             upload, batch_id, "rejected", total, 0, 0, refused, errors,
         )));
     }
-    // Sorts and hashes of a large batch stay in memory.
-    sqlx::query("SET LOCAL work_mem = '256MB'")
-        .execute(&mut *conn)
-        .await?;
-    // Batches are applied one at a time: the rollups of two batches never interleave.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ingest store'))")
-        .execute(&mut *conn)
-        .await?;
+    exclusively(conn).await?;
     let (stored, duplicate) = match upload.entity {
         Entity::Transactions => store_transactions(conn, batch_id).await?,
         Entity::Customers => upsert(conn, Entity::Customers, "ingest.customers").await?,
@@ -443,17 +436,12 @@ async fn refresh_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
 /// one. Runs under the same lock as batches, so the two never interleave; the queue rows
 /// go in the same transaction as the recomputation.
 pub async fn drain_one(conn: &mut PgConnection) -> sqlx::Result<bool> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ingest store'))")
-        .execute(&mut *conn)
-        .await?;
+    exclusively(conn).await?;
     let batch: Option<Uuid> =
         sqlx::query_scalar("SELECT batch_id FROM ingest.rollup_queue LIMIT 1")
             .fetch_optional(&mut *conn)
             .await?;
     let Some(batch) = batch else { return Ok(false) };
-    sqlx::query("SET LOCAL work_mem = '256MB'")
-        .execute(&mut *conn)
-        .await?;
     sqlx::query(
         "CREATE TEMP TABLE touched ON COMMIT DROP AS
          SELECT DISTINCT merchant_id, customer_id, day FROM ingest.rollup_queue WHERE batch_id = $1",
@@ -468,6 +456,19 @@ pub async fn drain_one(conn: &mut PgConnection) -> sqlx::Result<bool> {
     sqlx::query("ANALYZE touched").execute(&mut *conn).await?;
     refresh_rollups(conn).await?;
     Ok(true)
+}
+
+/// Applying a batch, recomputing rollups and rebuilding them take turns, one at a time, so
+/// the rollups of two batches never interleave; and their large sorts and hashes stay in
+/// memory. For the rest of the caller's transaction.
+async fn exclusively(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ingest store'))")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SET LOCAL work_mem = '256MB'")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Above this many merchant-days a batch's rollups are recomputed in one pass.
@@ -503,9 +504,7 @@ fn daily(source: &str) -> String {
 
 /// Rebuilds both rollups from all transactions (after a bulk load such as `lyra generate`).
 pub async fn rebuild_rollups(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("SET LOCAL work_mem = '256MB'")
-        .execute(&mut *conn)
-        .await?;
+    exclusively(conn).await?;
     sqlx::query("TRUNCATE ingest.merchant_customers, ingest.merchant_daily")
         .execute(&mut *conn)
         .await?;
