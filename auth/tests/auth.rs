@@ -5,7 +5,6 @@ use lyra_auth::admin::{self, Membership};
 use lyra_common::db::OrgId;
 use lyra_common::testing::{Running, TestDb, fresh_db};
 use lyra_common::token::{Claims, Role};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
