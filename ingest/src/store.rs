@@ -341,11 +341,13 @@ async fn store_transactions(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Re
         .fetch_one(&mut *conn)
         .await?;
     // The rollups of what was new are recomputed just after the commit (`drain_one`);
-    // what to recompute is queued here, in the batch's own transaction (one row per new
-    // transaction: the worker removes repeats, off the upload's path).
+    // what to recompute is queued here, in the batch's own transaction: each merchant's
+    // first and last day in the batch.
     sqlx::query(
-        "INSERT INTO ingest.rollup_queue (batch_id, merchant_id, customer_id, day)
-         SELECT $1::uuid, merchant_id, customer_id, (booked_at AT TIME ZONE 'Europe/Moscow')::date FROM fresh",
+        "INSERT INTO ingest.rollup_queue (batch_id, merchant_id, first_day, last_day)
+         SELECT $1::uuid, merchant_id, (min(booked_at) AT TIME ZONE 'Europe/Moscow')::date,
+                (max(booked_at) AT TIME ZONE 'Europe/Moscow')::date
+           FROM fresh GROUP BY merchant_id",
     )
     .bind(batch_id)
     .execute(&mut *conn)
@@ -444,7 +446,12 @@ pub async fn drain_one(conn: &mut PgConnection) -> sqlx::Result<bool> {
     let Some(batch) = batch else { return Ok(false) };
     sqlx::query(
         "CREATE TEMP TABLE touched ON COMMIT DROP AS
-         SELECT DISTINCT merchant_id, customer_id, day FROM ingest.rollup_queue WHERE batch_id = $1",
+         SELECT DISTINCT t.merchant_id, t.customer_id, (t.booked_at AT TIME ZONE 'Europe/Moscow')::date AS day
+           FROM ingest.rollup_queue q
+           JOIN ingest.transactions t ON t.merchant_id = q.merchant_id
+            AND t.booked_at >= (q.first_day::timestamp AT TIME ZONE 'Europe/Moscow')
+            AND t.booked_at < ((q.last_day + 1)::timestamp AT TIME ZONE 'Europe/Moscow')
+          WHERE q.batch_id = $1",
     )
     .bind(batch)
     .execute(&mut *conn)
