@@ -151,10 +151,16 @@ pub async fn login(
     Json(body): Json<Login>,
 ) -> Result<Response, AuthError> {
     let account = body.email.trim().to_lowercase();
-    if let Err(e) = throttle::check(state.db.pool(), &account, &ip).await {
-        let mut conn = state.db.pool().acquire().await?;
+    // Attempts on one account take turns from the throttle check to the failure record,
+    // so a burst from many addresses cannot get past the account limit together.
+    let mut guard = state.db.pool().begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('login ' || $1, 0))")
+        .bind(&account)
+        .execute(&mut *guard)
+        .await?;
+    if let Err(e) = throttle::check(&mut guard, &account, &ip).await {
         audit::record(
-            &mut conn,
+            &mut guard,
             Event::LoginThrottled,
             None,
             None,
@@ -162,13 +168,14 @@ pub async fn login(
             serde_json::json!({}),
         )
         .await?;
+        guard.commit().await?;
         return Err(e);
     }
     let user: Option<(Uuid, String, bool, bool)> = sqlx::query_as(
         "SELECT user_id, password_hash, is_bank_admin, disabled_at IS NOT NULL FROM auth.users WHERE email = $1",
     )
     .bind(&account)
-    .fetch_optional(state.db.pool())
+    .fetch_optional(&mut *guard)
     .await?;
     let dummy = state
         .dummy_hash
@@ -185,32 +192,21 @@ pub async fn login(
         dummy,
     )
     .await?;
-    let fail = |user: Option<Uuid>, reason: &'static str| {
-        let (db, account, ip) = (state.db.clone(), account.clone(), ip.clone());
-        async move {
-            throttle::record_failure(db.pool(), &account, &ip).await?;
-            let mut conn = db.pool().acquire().await?;
-            audit::record(
-                &mut conn,
-                Event::LoginFailure,
-                None,
-                user,
-                Some(&ip),
-                serde_json::json!({ "reason": reason }),
-            )
-            .await?;
-            Err::<Response, _>(AuthError::InvalidCredentials)
-        }
+    let refused = match &user {
+        None => Some((None, "unknown e-mail")),
+        Some((id, ..)) if !checked.ok => Some((Some(*id), "wrong password")),
+        Some((id, _, _, true)) => Some((Some(*id), "disabled")),
+        Some(_) => None,
     };
-    let Some((user_id, _, bank_admin, disabled)) = user else {
-        return fail(None, "unknown e-mail").await;
+    if let Some((user, reason)) = refused {
+        failed_login(&mut guard, &account, &ip, user, reason).await?;
+        guard.commit().await?;
+        return Err(AuthError::InvalidCredentials);
+    }
+    guard.commit().await?;
+    let Some((user_id, _, bank_admin, _)) = user else {
+        unreachable!("refused above")
     };
-    if !checked.ok {
-        return fail(Some(user_id), "wrong password").await;
-    }
-    if disabled {
-        return fail(Some(user_id), "disabled").await;
-    }
     let mut tx = state.db.begin_for_user(user_id).await?;
     if checked.needs_rehash {
         let rehashed = password::hash(body.password.clone()).await?;
@@ -238,7 +234,9 @@ pub async fn login(
         None if bank_admin && body.org_id.is_none() => (None, Role::BankAdmin),
         None => {
             drop(tx);
-            return fail(Some(user_id), "no membership").await;
+            let mut conn = state.db.pool().acquire().await?;
+            failed_login(&mut conn, &account, &ip, Some(user_id), "no membership").await?;
+            return Err(AuthError::InvalidCredentials);
         }
     };
     let session = Session {
@@ -260,6 +258,26 @@ pub async fn login(
     tx.commit().await?;
     let access = access_token(&state.db, user_id.to_string(), org, role, vec![]).await?;
     Ok(token_response(access, Some(refresh), org, role))
+}
+
+async fn failed_login(
+    conn: &mut sqlx::PgConnection,
+    account: &str,
+    ip: &str,
+    user: Option<Uuid>,
+    reason: &str,
+) -> Result<(), AuthError> {
+    throttle::record_failure(conn, account, ip).await?;
+    audit::record(
+        conn,
+        Event::LoginFailure,
+        None,
+        user,
+        Some(ip),
+        serde_json::json!({ "reason": reason }),
+    )
+    .await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -316,8 +334,11 @@ pub async fn exchange(
     ClientIp(ip): ClientIp,
     Json(body): Json<Exchange>,
 ) -> Result<Response, AuthError> {
-    let account = "api-token";
-    throttle::check(state.db.pool(), account, &ip).await?;
+    // API-token secrets are 256 bits, not guessable: throttle per address only, so that no
+    // one can block every script's exchange by failing on purpose.
+    let account = format!("api-token from {ip}");
+    let mut conn = state.db.pool().acquire().await?;
+    throttle::check(&mut conn, &account, &ip).await?;
     let redeemed: Option<(Option<i64>, Vec<String>, Uuid)> = match parse_api_token(&body.api_token)
     {
         Some(id) => {
@@ -330,7 +351,7 @@ pub async fn exchange(
         None => None,
     };
     let Some((org, scopes, created_by)) = redeemed else {
-        throttle::record_failure(state.db.pool(), account, &ip).await?;
+        throttle::record_failure(&mut conn, &account, &ip).await?;
         return Err(AuthError::InvalidCredentials);
     };
     let token_id = parse_api_token(&body.api_token).expect("parsed above");

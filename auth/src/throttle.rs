@@ -2,8 +2,11 @@
 //! addresses they come from, and an exponential backoff per address. Attempts are refused
 //! while throttled (429 with Retry-After) rather than the account being locked: the limits
 //! slide, so nothing an attacker does keeps a user out for longer than the window.
+//!
+//! The caller holds a per-account advisory lock (see `api::login`) from the check to the
+//! record, so concurrent attempts cannot slip past the account limit together.
 
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use crate::error::AuthError;
 
@@ -15,7 +18,7 @@ pub const ADDRESS_FREE_FAILURES: i64 = 10;
 pub const ADDRESS_MAX_BACKOFF: u64 = 900;
 
 /// Refuses the attempt if the account or the address is throttled.
-pub async fn check(pool: &PgPool, account: &str, ip: &str) -> Result<(), AuthError> {
+pub async fn check(conn: &mut PgConnection, account: &str, ip: &str) -> Result<(), AuthError> {
     let (account_failures, oldest_age): (i64, Option<f64>) = sqlx::query_as(
         "SELECT count(*), extract(epoch FROM now() - min(at))::float8 FROM (
              SELECT at FROM auth.login_failures
@@ -24,7 +27,7 @@ pub async fn check(pool: &PgPool, account: &str, ip: &str) -> Result<(), AuthErr
     )
     .bind(account)
     .bind(ACCOUNT_LIMIT)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     if account_failures >= ACCOUNT_LIMIT {
         let retry_after = (3600.0 - oldest_age.unwrap_or(0.0)).max(1.0) as u64;
@@ -35,7 +38,7 @@ pub async fn check(pool: &PgPool, account: &str, ip: &str) -> Result<(), AuthErr
           WHERE ip = $1 AND at > now() - interval '15 minutes'",
     )
     .bind(ip)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     if address_failures >= ADDRESS_FREE_FAILURES {
         let exponent = (address_failures - ADDRESS_FREE_FAILURES).min(20) as u32;
@@ -51,11 +54,15 @@ pub async fn check(pool: &PgPool, account: &str, ip: &str) -> Result<(), AuthErr
 }
 
 /// Records a failed attempt.
-pub async fn record_failure(pool: &PgPool, account: &str, ip: &str) -> Result<(), AuthError> {
+pub async fn record_failure(
+    conn: &mut PgConnection,
+    account: &str,
+    ip: &str,
+) -> Result<(), AuthError> {
     sqlx::query("INSERT INTO auth.login_failures (account, ip) VALUES ($1, $2)")
         .bind(account)
         .bind(ip)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

@@ -789,3 +789,33 @@ async fn the_audit_log_never_holds_a_secret() {
     assert!(!entries["entries"].as_array().unwrap().is_empty());
     let _ = &t.db;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_burst_cannot_get_past_the_account_limit() {
+    let t = TestAuth::spawn().await;
+    t.user("burst@alpha.example", A, Role::Viewer).await;
+    let attempts = (0..110).map(|i| {
+        let (http, url) = (t.http.clone(), t.running.url("/v1/auth/login"));
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", format!("10.9.{}.{}", i / 200, i % 200))
+                .json(&json!({"email": "burst@alpha.example", "password": "Wrong-Password-123456"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, throttled), (100, 10), "{statuses:?}");
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth.login_failures WHERE account = 'burst@alpha.example'",
+    )
+    .fetch_one(&t.admin)
+    .await
+    .unwrap();
+    assert_eq!(failures, 100);
+}
