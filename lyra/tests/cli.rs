@@ -1,5 +1,7 @@
 //! The `lyra` command as a user runs it: a real process, a real database, real files.
 
+mod support;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -491,15 +493,7 @@ fn admin_commands_onboard_an_organisation_whose_people_can_log_in() {
             .await
             .unwrap();
         assert_eq!(bank["role"], "bank_admin");
-        let exchanged: serde_json::Value = http
-            .post(auth.url("/v1/auth/token"))
-            .json(&serde_json::json!({"api_token": token}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let exchanged = support::exchange(&auth, &token).await;
         assert_eq!(exchanged["role"], "service");
         let outlet: Option<i64> =
             sqlx::query_scalar("SELECT org_id FROM ingest.merchants WHERE merchant_id = 77")

@@ -25,15 +25,7 @@ pub async fn platform_access_token(db: &TestDb, auth: &Running) -> String {
         admin::create_platform_token(&pool, "etl@bank.example", "etl", &["ingest:write".into()])
             .await
             .unwrap();
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(auth.url("/v1/auth/token"))
-        .json(&serde_json::json!({ "api_token": token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = exchange(auth, &token).await;
     body["access_token"]
         .as_str()
         .expect("exchanged")
@@ -97,4 +89,17 @@ pub fn sums_per_merchant(csv: &str) -> std::collections::BTreeMap<i64, i64> {
         *sums.entry(f[3].parse::<i64>().unwrap()).or_insert(0) += f[4].parse::<i64>().unwrap();
     }
     sums
+}
+
+/// Exchanges an API token at auth's `POST /v1/auth/token`; returns the answer.
+pub async fn exchange(auth: &Running, api_token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(auth.url("/v1/auth/token"))
+        .json(&serde_json::json!({ "api_token": api_token }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
