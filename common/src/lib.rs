@@ -12,6 +12,7 @@
 //! - [`token`]: access-token claims and verification (gateway and every service).
 //! - `testing` (feature `testing`): throwaway databases for integration tests.
 
+pub mod calendar;
 pub mod config;
 pub mod db;
 pub mod formats;

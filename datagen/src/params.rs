@@ -688,8 +688,7 @@ impl Archetype {
     }
 }
 
-/// Days of the month on which salaries arrive (advance and settlement).
-pub const PAYDAYS: [u8; 2] = [5, 20];
+pub use lyra_common::calendar::PAYDAYS;
 
 /// Multiplier of a group's purchases on a specific date, for holidays (1.0 on ordinary
 /// days). `weekday` is 0 for Monday.

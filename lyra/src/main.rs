@@ -7,6 +7,7 @@
 //! - `lyra generate` — deterministic synthetic bank data into Postgres or files.
 //! - `lyra ingest FILE` — upload a bank file; re-running resumes under the same key.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
+//! - `lyra features export` — feature snapshots as Parquet, for training in ml/.
 //! - `lyra report realism` — measure the realism claims of a data set.
 //! - `lyra bench generate | gateway` — each figure next to its peer, measured in one run.
 
@@ -54,6 +55,11 @@ enum Command {
         /// Service name or `all`.
         service: String,
     },
+    /// Feature snapshots: what the models see (the pipeline's one feature implementation).
+    Features {
+        #[command(subcommand)]
+        command: FeaturesCommand,
+    },
     /// Reports on data.
     Report {
         #[command(subcommand)]
@@ -81,6 +87,20 @@ enum DbCommand {
         /// loopback, such as the docker-compose one).
         #[arg(long)]
         set_role_passwords: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeaturesCommand {
+    /// Write customer and merchant-week features (with the labels that follow the cut-off)
+    /// as Parquet, for training in ml/.
+    Export {
+        /// Cut-off date: history is everything before this day (Moscow time).
+        #[arg(long, value_parser = lyra::pipeline::parse_date)]
+        as_of: time::Date,
+        /// Output directory (customers.parquet, merchant_weeks.parquet, snapshot.json).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -187,6 +207,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Serve { service } => serve::serve(&service).await,
         Command::Ingest(args) => lyra::ingest::run(args).await,
+        Command::Features { command } => match command {
+            FeaturesCommand::Export { as_of, out } => lyra::pipeline::export(as_of, &out).await,
+        },
         Command::Report { command } => match command {
             ReportCommand::Realism { dir, seed } => generate::report(dir, seed),
         },

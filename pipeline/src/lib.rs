@@ -1,7 +1,10 @@
 //! Lyra's pipeline service: feature building (polars), scoring through model-svc, demand
 //! forecasts, peer groups and audience exports (schema `pipeline`).
 //!
-//! For now it serves the common shell only (health, readiness, metrics).
+//! [`features`] is the one implementation of every model feature, shared by the training
+//! export and by scoring.
+
+pub mod features;
 
 use axum::Router;
 use lyra_common::db::Db;
