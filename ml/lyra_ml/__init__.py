@@ -1,0 +1,1 @@
+"""Lyra model training (PRODUCT.md §5): snapshots in, ONNX models + contracts + reports out."""

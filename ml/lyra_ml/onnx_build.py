@@ -1,0 +1,257 @@
+"""Hand-built ONNX graphs (opset 17) from fitted weights.
+
+Only a small op set is used (MatMul, Add, Sub, Mul, Div, Relu, Sigmoid, Exp, Log, Max, Clip,
+ReduceSum, ArgMin, Concat, Slice, Reshape, Cast, Identity) so that tract runs every model.
+Every graph takes one input "features" float32 [batch, F] with the raw feature columns of
+the contract; scaling and post-processing live inside the graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+ALLOWED_OPS = {"MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Exp", "Log",
+               "Max", "Min", "Clip", "ReduceSum", "ArgMin", "Concat", "Slice", "Reshape",
+               "Cast", "Identity"}
+
+
+class GraphBuilder:
+    """Tiny helper: named constants, nodes, and a float32 input 'features' [batch, F]."""
+
+    def __init__(self, n_features: int, input_name: str = "features"):
+        self.nodes: list = []
+        self.inits: list = []
+        self.outputs: list = []
+        self.n = 0
+        self.input_name = input_name
+        self.inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", n_features])]
+
+    def _name(self, p: str) -> str:
+        self.n += 1
+        return f"{p}_{self.n}"
+
+    def const(self, arr, dtype=np.float32, name: str = "c") -> str:
+        nm = self._name(name)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr, dtype=dtype), nm))
+        return nm
+
+    def op(self, op_type: str, inputs: list, out: str | None = None, **attrs) -> str:
+        assert op_type in ALLOWED_OPS, op_type
+        out = out or self._name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+    def output(self, tensor: str, name: str, width: int, elem=TensorProto.FLOAT):
+        self.op("Identity", [tensor], out=name)
+        self.outputs.append(helper.make_tensor_value_info(name, elem, ["batch", width]))
+
+    def model(self, graph_name: str, doc: str = "") -> onnx.ModelProto:
+        g = helper.make_graph(self.nodes, graph_name, self.inputs, self.outputs, self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="lyra_ml", doc_string=doc)
+        m.ir_version = 8
+        onnx.checker.check_model(m, full_check=True)
+        return m
+
+    # ---- building blocks -------------------------------------------------------------
+    def log1p_col(self, x: str, col: int) -> str:
+        """log1p(max(x[:, col], 0)) as [batch, 1]"""
+        v = self.op("Slice", [x, self.const([col], np.int64, "st"), self.const([col + 1], np.int64, "en"),
+                              self.const([1], np.int64, "ax")])
+        return self.op("Log", [self.op("Add", [self.op("Max", [v, self.const(0.0, name="zero")]),
+                                               self.const(1.0, name="one")])])
+
+    def preprocess(self, x: str, log_mask, mean, scale, rel=None) -> str:
+        """z = (t(x) - mean) / scale with t = log1p on masked columns, identity elsewhere.
+
+        rel: optional [(base_col, mask)]: masked columns become log1p(x) - log1p(x[:, base_col]).
+        """
+        log_mask = np.asarray(log_mask, dtype=np.float32)
+        src = x
+        if log_mask.any():
+            pos = self.op("Max", [x, self.const(0.0, name="zero")])
+            lg = self.op("Log", [self.op("Add", [pos, self.const(1.0, name="one")])])
+            a = self.op("Mul", [lg, self.const(log_mask[None, :], name="logmask")])
+            b = self.op("Mul", [x, self.const(1.0 - log_mask[None, :], name="linmask")])
+            x = self.op("Add", [a, b])
+        for col, mask in rel or []:
+            base = self.log1p_col(src, col)
+            x = self.op("Sub", [x, self.op("Mul", [base, self.const(np.asarray(mask, float)[None, :], name="relmask")])])
+        x = self.op("Sub", [x, self.const(np.asarray(mean)[None, :], name="mean")])
+        return self.op("Div", [x, self.const(np.asarray(scale)[None, :], name="scale")])
+
+    def mlp(self, x: str, coefs, intercepts, hidden="relu") -> str:
+        """sklearn MLP forward pass without the output activation."""
+        for i, (w, b) in enumerate(zip(coefs, intercepts)):
+            x = self.op("Add", [self.op("MatMul", [x, self.const(w, name="W")]),
+                                self.const(np.asarray(b)[None, :], name="b")])
+            if i < len(coefs) - 1:
+                assert hidden == "relu"
+                x = self.op("Relu", [x])
+        return x
+
+    def expm1_pos(self, x: str) -> str:
+        """max(exp(x) - 1, 0)"""
+        e = self.op("Sub", [self.op("Exp", [x]), self.const(1.0, name="one")])
+        return self.op("Max", [e, self.const(0.0, name="zero")])
+
+
+# ---- numpy references (used for checks and tests) -------------------------------------
+def np_preprocess(X, log_mask, mean, scale, rel=None):
+    return (np_transform(X, log_mask, rel) - mean) / scale
+
+
+def np_transform(X, log_mask, rel=None):
+    X = np.asarray(X, dtype=np.float64)
+    m = np.asarray(log_mask, dtype=bool)
+    Z = X.copy()
+    Z[:, m] = np.log1p(np.maximum(X[:, m], 0.0))
+    for col, mask in rel or []:
+        Z = Z - np.log1p(np.maximum(X[:, col], 0.0))[:, None] * np.asarray(mask, float)[None, :]
+    return Z
+
+
+def np_mlp(Z, coefs, intercepts):
+    h = Z
+    for i, (w, b) in enumerate(zip(coefs, intercepts)):
+        h = h @ w + b
+        if i < len(coefs) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# ---- the four model graphs -------------------------------------------------------------
+def kmeans_graph(n_features, log_mask, mean, scale, centers, segment_names) -> onnx.ModelProto:
+    """Outputs: segment int64 [batch,1] (argmin), distance float32 [batch,k] (Euclidean, scaled space)."""
+    gb = GraphBuilder(n_features)
+    z = gb.preprocess(gb.input_name, log_mask, mean, scale)
+    C = np.asarray(centers, dtype=np.float64)
+    zz = gb.op("ReduceSum", [gb.op("Mul", [z, z]), gb.const(np.array([1], np.int64), np.int64, "axes")], keepdims=1)
+    cross = gb.op("MatMul", [z, gb.const(-2.0 * C.T, name="C2")])
+    d2 = gb.op("Add", [gb.op("Add", [cross, zz]), gb.const((C ** 2).sum(1)[None, :], name="cc")])
+    d2 = gb.op("Max", [d2, gb.const(1e-12, name="eps")])
+    dist = gb.op("Exp", [gb.op("Mul", [gb.op("Log", [d2]), gb.const(0.5, name="half")])])
+    seg = gb.op("ArgMin", [d2], axis=1, keepdims=1)
+    gb.output(seg, "segment", 1, TensorProto.INT64)
+    gb.output(dist, "distance", len(segment_names))
+    return gb.model("segmentation", "k-means segments; distance = Euclidean distance in the scaled space")
+
+
+def np_kmeans(X, log_mask, mean, scale, centers):
+    Z = np_preprocess(X, log_mask, mean, scale)
+    d2 = ((Z[:, None, :] - np.asarray(centers)[None, :, :]) ** 2).sum(-1)
+    return d2.argmin(1)[:, None].astype(np.int64), np.sqrt(np.maximum(d2, 1e-12))
+
+
+def quantile_regressor_graph(n_features, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale,
+                             offsets) -> onnx.ModelProto:
+    """MLP on the scaled log target: p = expm1(y_mean + y_scale * mlp(z) + offsets), offsets [q]."""
+    gb = GraphBuilder(n_features)
+    z = gb.preprocess(gb.input_name, log_mask, mean, scale)
+    y = gb.mlp(z, coefs, intercepts)                                 # [batch, 1]
+    y = gb.op("Add", [gb.op("Mul", [y, gb.const(y_scale, name="ys")]), gb.const(y_mean, name="ym")])
+    y = gb.op("Add", [y, gb.const(np.asarray(offsets)[None, :], name="offs")])  # [batch, q]
+    gb.output(gb.expm1_pos(y), "spend_90d", len(offsets))
+    return gb.model("purchasing_power", "spend over the next 90 days, roubles: p10, p50, p90")
+
+
+def np_quantile_regressor(X, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale, offsets):
+    y = np_mlp(np_preprocess(X, log_mask, mean, scale), coefs, intercepts) * y_scale + y_mean
+    return np.maximum(np.expm1(y + np.asarray(offsets)[None, :]), 0.0)
+
+
+def classifier_graph(n_features, log_mask, mean, scale, coefs, intercepts, n_out) -> onnx.ModelProto:
+    gb = GraphBuilder(n_features)
+    z = gb.preprocess(gb.input_name, log_mask, mean, scale)
+    p = gb.op("Sigmoid", [gb.mlp(z, coefs, intercepts)])
+    gb.output(p, "probability", n_out)
+    return gb.model("category_propensity", "probability of any purchase in each group within 30 days")
+
+
+def np_classifier(X, log_mask, mean, scale, coefs, intercepts):
+    return np_sigmoid(np_mlp(np_preprocess(X, log_mask, mean, scale), coefs, intercepts))
+
+
+def demand_graph(n_features, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale,
+                 base_cols, offsets_rev, offsets_txn, rel=None, y_lo=None, y_hi=None) -> onnx.ModelProto:
+    """MLP predicts (scaled) log1p(target) - log1p(base) for 8 revenue + 8 txn horizons.
+
+    base_cols = (index of the revenue level column, index of the txn level column) in the input.
+    offsets_* = [8, 3] log-space offsets (p10, p50, p90) per horizon.
+    Outputs revenue / transactions [batch, 24]: h1_p10, h1_p50, h1_p90, ..., h8_p90.
+    y_lo / y_hi [16]: the log deviations are clipped to this range (the training range).
+    """
+    gb = GraphBuilder(n_features)
+    x = gb.input_name
+    z = gb.preprocess(x, log_mask, mean, scale, rel)
+    y = gb.mlp(z, coefs, intercepts)                                   # [batch, 16]
+    y = gb.op("Add", [gb.op("Mul", [y, gb.const(np.asarray(y_scale)[None, :], name="ys")]),
+                      gb.const(np.asarray(y_mean)[None, :], name="ym")])
+    if y_lo is not None:
+        y = gb.op("Max", [y, gb.const(np.asarray(y_lo)[None, :], name="ylo")])
+        y = gb.op("Min", [y, gb.const(np.asarray(y_hi)[None, :], name="yhi")])
+    for k, (name, col, offs) in enumerate((("revenue", base_cols[0], offsets_rev),
+                                           ("transactions", base_cols[1], offsets_txn))):
+        E = np.zeros((16, 24))
+        for h in range(8):
+            E[8 * k + h, 3 * h:3 * h + 3] = 1.0
+        base = gb.log1p_col(x, col)
+        o = gb.op("Add", [gb.op("MatMul", [y, gb.const(E, name="E")]),
+                          gb.const(np.asarray(offs).reshape(1, 24), name="offs")])
+        o = gb.op("Add", [o, base])
+        gb.output(gb.expm1_pos(o), name, 24)
+    return gb.model("demand_forecast", "weekly revenue and transactions, horizons 1-8, p10/p50/p90")
+
+
+def np_demand(X, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale, base_cols, offsets_rev, offsets_txn,
+              rel=None, y_lo=None, y_hi=None):
+    X = np.asarray(X, dtype=np.float64)
+    y = np_mlp(np_preprocess(X, log_mask, mean, scale, rel), coefs, intercepts) * y_scale + y_mean
+    if y_lo is not None:
+        y = np.minimum(np.maximum(y, y_lo), y_hi)
+    outs = []
+    for k, (col, offs) in enumerate(((base_cols[0], offsets_rev), (base_cols[1], offsets_txn))):
+        base = np.log1p(np.maximum(X[:, col], 0.0))[:, None]
+        yk = y[:, 8 * k:8 * k + 8]
+        o = np.repeat(yk, 3, axis=1) + np.asarray(offs).reshape(1, 24) + base
+        outs.append(np.maximum(np.expm1(o), 0.0))
+    return outs
+
+
+# ---- running and checking ----------------------------------------------------------------
+def run(model: onnx.ModelProto, X) -> dict:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    res = sess.run(names, {"features": np.asarray(X, dtype=np.float32)})
+    return dict(zip(names, res))
+
+
+def ops_used(model: onnx.ModelProto) -> set:
+    return {n.op_type for n in model.graph.node}
+
+
+def check(model: onnx.ModelProto, X, expected: dict, rtol=2e-3, atol=2e-3) -> dict:
+    """Run with onnxruntime and compare to numpy references; raise on mismatch."""
+    assert ops_used(model) <= ALLOWED_OPS, ops_used(model) - ALLOWED_OPS
+    got = run(model, X)
+    for k, v in expected.items():
+        g = got[k]
+        v = np.asarray(v)
+        if g.dtype.kind == "i":
+            mism = (g != v).mean()
+            if mism > 0.001:   # float32 ties may flip an argmin on a boundary point
+                raise AssertionError(f"{k}: {mism:.4%} of rows differ")
+        elif not np.allclose(g, v, rtol=rtol, atol=atol):
+            err = np.abs(g - v).max()
+            raise AssertionError(f"{k}: max abs diff {err}")
+    return got

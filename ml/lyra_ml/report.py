@@ -1,0 +1,197 @@
+"""Markdown reports under ml/reports/: every metric next to its baseline(s) and goal."""
+from __future__ import annotations
+
+import os
+
+
+def f(v, nd=4):
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "**no**"
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return f"{v:,}"
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if v != v:
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}"
+
+
+def pct(v):
+    return "n/a" if v is None or v != v else f"{v:+.1%}"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def training_block(t):
+    return (f"Cut-off {t['cutoff']}; training snapshot as of {t['train_as_of']} ({t['train_rows']:,} rows); "
+            f"holdout {t['holdout_from']} .. {t['holdout_to']} ({t['holdout_rows']:,} rows). Source: {t['source']}.\n")
+
+
+def goal_lines(goals):
+    rows = []
+    for g in goals:
+        rows.append([g["metric"], g["target"], f(g["value"]), f(g.get("baseline")),
+                     pct(g.get("relative")) if "relative" in g else "–", "met" if g["met"] else "**MISSED**"])
+    return table(["goal metric", "target", "model", "baseline", "model vs baseline", "result"], rows)
+
+
+def _write(path, text):
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def write_segmentation(d, r, t):
+    m = r["metrics"]
+    mm = m["model"]
+    s = ["# Segmentation\n", training_block(t),
+         f"\nk-means, k = 8, on the columns `{', '.join(r['columns'])}` (log1p on skewed non-negative "
+         "columns, standardised). Clusters named by a deterministic assignment (Hungarian) of the 8 RFM "
+         "names to clusters by the population percentiles of each cluster's median recency, purchase "
+         "days, spend and history length.\n\n## Metrics (holdout: customers as of the cut-off)\n\n",
+         table(["metric", "model", "baseline", "goal", "met?"], [
+             ["adjusted Rand index, bootstrap refits (mean)", f(mm["ari_bootstrap_mean"]), "–", ">= 0.8",
+              f(mm["ari_bootstrap_mean"] >= 0.8)],
+             ["adjusted Rand index, bootstrap refits (min)", f(mm["ari_bootstrap_min"]), "–", "–", "–"],
+             ["silhouette (holdout, 10k sample)", f(mm["silhouette"]), "–", "–", "–"],
+             ["silhouette (training)", f(mm["silhouette_train"]), "–", "–", "–"],
+         ]),
+         f"\nARI: the trained model labels every holdout customer; k-means is refitted on {mm['n_bootstrap']} "
+         "bootstrap resamples of the holdout customers (same scaling, n_init 10), each refit labels every "
+         "holdout customer, and the ARI against the trained model's labels is taken.\n",
+         "\n## Segments\n\n",
+         table(["id", "name", "share (train)", "share (holdout)", "centroid", "R/F/M/new percentiles"],
+               [[x["id"], x["name"], f"{x['share_train']:.1%}", f"{x['share_holdout']:.1%}", x["description"],
+                 "/".join(f"{v:.2f}" for v in x["rfm_percentiles"].values())] for x in r["segments"]]),
+         "\n## Feature-set choice (training snapshot only)\n\n",
+         table(["features", "columns", "bootstrap ARI mean", "min", "silhouette"],
+               [[c["features"], c["columns"], f(c["ari_mean"]), f(c["ari_min"]), f(c["silhouette"])]
+                for c in m["validation"]["candidates"]]),
+         f"\nRule: {m['validation']['rule']}. Chosen: **{m['validation']['chosen']}**.\n",
+         "\n## Goals\n\n", goal_lines(m["goals"])]
+    _write(os.path.join(d, "segmentation.md"), "".join(s))
+
+
+def write_purchasing_power(d, r, t):
+    m = r["metrics"]
+    mm, bg, nv = m["model"], m["baselines"]["bgnbd_gg"], m["baselines"]["naive_rate"]
+    rows = []
+    for k, lab in (("rmse", "RMSE (RUB)"), ("mae", "MAE (RUB)"), ("top_decile_capture", "top-decile capture"),
+                   ("total_error", "total error (sum pred / sum actual - 1)")):
+        goal = {"rmse": "<= 0.9 x BG/NBD x GG"}.get(k, "–")
+        met = f(mm["rmse"] <= 0.9 * bg["rmse"]) if k == "rmse" else "–"
+        rows.append([lab, f(mm[k]), f(bg[k]), f(nv[k]), goal, met])
+    rows.append(["p10-p90 interval coverage", f(mm["coverage_p10_p90"]), "–", "–", "~0.80", "–"])
+    v = m["validation"]
+    s = ["# Purchasing power (spend over the next 90 days)\n", training_block(t),
+         "\nModel: MLP on all customer features (log1p on skewed columns, standardised) predicting "
+         "log1p(label_spend_90); p10/p50/p90 = expm1(prediction + the 10/50/90% quantiles of the log "
+         "residuals on a 20% validation split of the training snapshot). The point forecast scored below is p50.\n"
+         "\n## Metrics (holdout: spend in the 90 days after the cut-off)\n\n",
+         table(["metric", "model (p50)", "BG/NBD x Gamma-Gamma", "naive 365-day rate", "goal", "met?"], rows),
+         "\nBG/NBD and Gamma-Gamma (`lifetimes`) are fitted on the training snapshot's bg_* columns "
+         "(purchase days in the last 365 days) and predict expected purchase days x expected value per day "
+         "over 90 days; naive rate = spend_365 x 90 / 365.\n",
+         "\n## Validation (training snapshot only)\n\n",
+         table(["config", "epochs", "RMSE", "MAE", "top-decile capture", "total error"],
+               [[c["config"], c["iterations"], f(c["rmse"]), f(c["mae"]), f(c["top_decile_capture"]),
+                 f(c["total_error"])] for c in v["configs"]]),
+         f"\nLog-residual quantiles (10/50/90%): {', '.join(f'{q:.4f}' for q in v['log_residual_quantiles'])} "
+         f"({v['valid_rows']:,} validation rows).\n",
+         "\n## Goals\n\n", goal_lines(m["goals"])]
+    _write(os.path.join(d, "purchasing_power.md"), "".join(s))
+
+
+def write_propensity(d, r, t):
+    m = r["metrics"]
+    mm, bp = m["model"], m["baselines"]["popularity"]
+    rows = [["NDCG@5", f(mm["ndcg_at_5"]), f(bp["ndcg_at_5"]), ">= 1.2 x popularity",
+             f(mm["ndcg_at_5"] >= 1.2 * bp["ndcg_at_5"])],
+            ["recall@5", f(mm["recall_at_5"]), f(bp["recall_at_5"]), "–", "–"],
+            ["log loss (per customer x group)", f(mm["log_loss"]), f(bp["log_loss"]), "–", "–"]]
+    s = ["# Category propensity (any purchase per group within 30 days)\n", training_block(t),
+         f"\nModel: {r['chosen']} on all customer features (chosen by validation NDCG@5). Popularity baseline: "
+         "the training base rate of each group, the same ranking for every customer "
+         f"({', '.join(m['popularity_order'][:5])}, ...). NDCG@5 and recall@5 are averaged over holdout "
+         f"customers with at least one purchase in the 30 days ({mm['customers_with_purchase']:,}).\n",
+         "\n## Metrics (holdout: the 30 days after the cut-off)\n\n",
+         table(["metric", "model", "popularity", "goal", "met?"], rows),
+         "\n## Validation (training snapshot only)\n\n",
+         table(["candidate", "NDCG@5", "recall@5", "log loss"],
+               [[c["candidate"], f(c["ndcg_at_5"]), f(c["recall_at_5"]), f(c["log_loss"])]
+                for c in m["validation"]["candidates"]]),
+         "\n## Goals\n\n", goal_lines(m["goals"])]
+    _write(os.path.join(d, "category_propensity.md"), "".join(s))
+
+
+def write_demand(d, r, t):
+    m = r["metrics"]
+    s = ["# Demand forecast (weekly revenue and transactions per merchant x category group)\n", training_block(t),
+         "\nModel: one MLP over the merchant-week features (log1p on skewed columns, standardised) predicting "
+         "log1p(target) - log1p(4-week mean) for the 8 revenue and 8 transaction horizons (direct multi-horizon). "
+         "p10/p50/p90 = expm1(prediction + per-horizon quantiles of the log residuals on a time-based validation "
+         f"split: origins {m['validation']['valid_origins'][0]}..{m['validation']['valid_origins'][-1]}, model "
+         f"fitted on origins up to {m['validation']['fit_origins_until']}); the final model is refitted on all "
+         "training origins with the chosen configuration. Holdout: each series' forecast from the last origin "
+         "week (the week ending at the cut-off), horizons 1-8.\n\n"
+         "Baselines: seasonal naive = the same week last year (rev_ly_h*/txn_ly_h*; the origin week's value "
+         "where the series is younger than that); AutoETS = statsforecast AutoETS(season_length=52) fitted per "
+         "series on its weekly history up to the origin, 80% interval from the model. "
+         f"{m['baselines']['autoets']['note']}. MASE scales each series by its in-sample seasonal-naive MAE "
+         "(naive-1 for series shorter than 53 weeks).\n"]
+    for kind, lab in (("revenue", "Revenue"), ("transactions", "Transactions")):
+        mo, sn, et = m["model"][kind], m["baselines"]["seasonal_naive"][kind], m["baselines"]["autoets"][kind]
+        s.append(f"\n## {lab}\n\n")
+        s.append(table(["metric", "model (p50)", "seasonal naive", "AutoETS", "goal", "met?"], [
+            ["WAPE, h1-8 pooled", f(mo["wape"]), f(sn["wape"]), f(et["wape"]),
+             "<= 0.85 x seasonal naive; <= AutoETS",
+             f(mo["wape"] <= 0.85 * sn["wape"] and mo["wape"] <= et["wape"])],
+            ["MASE, h1-8", f(mo["mase"]), f(sn["mase"]), f(et["mase"]), "–", "–"],
+            ["80% interval coverage", f(mo["coverage_80"]), "–", f(et["coverage_80"]), "0.75 .. 0.85",
+             f(0.75 <= mo["coverage_80"] <= 0.85)],
+        ]))
+        s.append("\n")
+        s.append(table(["h", "WAPE model", "WAPE s-naive", "WAPE AutoETS", "MASE model", "MASE s-naive",
+                        "MASE AutoETS", "coverage model", "coverage AutoETS"],
+                       [[h + 1, f(mo["wape_by_h"][h]), f(sn["wape_by_h"][h]), f(et["wape_by_h"][h]),
+                         f(mo["mase_by_h"][h]), f(sn["mase_by_h"][h]), f(et["mase_by_h"][h]),
+                         f(mo["coverage_80_by_h"][h]), f(et["coverage_80_by_h"][h])] for h in range(8)]))
+    v = m["validation"]
+    s.append("\n## Validation (training origins only)\n\n")
+    s.append(table(["config", "epochs", "WAPE revenue", "WAPE transactions"],
+                   [[c["config"], c.get("iterations", "–"), f(c["wape_rev"]), f(c["wape_txn"])] for c in v["configs"]]))
+    secs = m["autoets_seconds"]
+    s.append(f"\nAutoETS wall time: revenue {secs['rev']:.0f} s, transactions {secs['txn']:.0f} s (single thread).\n")
+    s.append("\n## Goals\n\n")
+    s.append(goal_lines(m["goals"]))
+    _write(os.path.join(d, "demand_forecast.md"), "".join(s))
+
+
+def write_summary(d, results, sizes, notes, C, train_as_of):
+    s = ["# Model training summary\n\n",
+         f"Cut-off {C}; customer models trained on the snapshot as of {train_as_of} and evaluated on the one as of "
+         f"{C}; demand trained on origins whose target weeks end by {C} and evaluated on the origin week ending at "
+         f"{C}. Every choice (features, configuration, interval offsets) was made on validation splits of the "
+         "training data; the holdout was used for these numbers only.\n\n"]
+    rows = []
+    for name, (r, _) in results.items():
+        for g in r["metrics"]["goals"]:
+            rows.append([name, g["metric"], g["target"], f(g["value"]), f(g.get("baseline")),
+                         pct(g.get("relative")) if "relative" in g else "–", "met" if g["met"] else "**MISSED**"])
+    s.append(table(["model", "metric", "goal", "model", "baseline", "vs baseline", "result"], rows))
+    s.append("\n")
+    s.append(table(["model", "report", "model.onnx", "training time"],
+                   [[n, f"[{n}.md]({n}.md)", f"{sizes.get(n, 0) / 1024:.0f} KiB", f"{r.get('seconds', 0):.0f} s"]
+                    for n, (r, _) in results.items()]))
+    if notes:
+        s.append("\nNotes:\n\n" + "".join(f"- {n}\n" for n in notes))
+    _write(os.path.join(d, "summary.md"), "".join(s))

@@ -1,0 +1,208 @@
+"""The one training entry point: python -m lyra_ml.train --train DIR --holdout DIR --out ml/models --reports ml/reports"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+
+from . import demand, onnx_build as ob, propensity, purchasing_power, report, segmentation  # noqa: E402
+from .data import load_snapshot, sample_rows  # noqa: E402
+
+TOLERANCE = {"abs": 1e-3, "rel": 1e-4}
+DESCRIPTIONS = {
+    "segmentation": "Customer segment: k-means (k=8) on scaled log RFM features, clusters named in RFM terms; "
+                    "distance = Euclidean distance to each segment centroid in the scaled space.",
+    "purchasing_power": "Customer's total card spend over the next 90 days in roubles (p10/p50/p90): MLP on "
+                        "log1p spend with split-conformal residual quantiles.",
+    "category_propensity": "Probability that the customer buys in each category group within the next 30 days.",
+    "demand_forecast": "Weekly revenue (roubles) and transactions of a merchant x category group series, "
+                       "1-8 weeks after the origin week, p10/p50/p90 (80% interval).",
+}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def _round(o):
+    if isinstance(o, dict):
+        return {k: _round(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_round(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return None if not np.isfinite(o) else round(float(o), 6)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o
+
+
+def write_model(out_dir, name, model, X_hold, expected, contract, rows=16):
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    idx = sample_rows(len(X_hold), rows)
+    Xs = np.asarray(X_hold, dtype=np.float32)
+    # full-holdout check against the numpy reference, then the sample from onnxruntime
+    ob.check(model, Xs, expected)
+    got = ob.run(model, Xs[idx])
+    sample = {"input": [[float(v) for v in r] for r in Xs[idx]],
+              "outputs": {k: v.tolist() for k, v in got.items()}}
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    with open(os.path.join(d, "contract.json"), "w") as f:
+        json.dump(_round(contract), f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    with open(os.path.join(d, "sample.json"), "w") as f:
+        json.dump(sample, f)
+        f.write("\n")
+    size = os.path.getsize(os.path.join(d, "model.onnx"))
+    log(f"  wrote {d} (model.onnx {size / 1024:.0f} KiB)")
+    return size
+
+
+def contract(name, columns, outputs, training, metrics, **extra):
+    c = {"name": name, "description": DESCRIPTIONS[name],
+         "input": {"name": "features", "dtype": "float32", "columns": list(columns)},
+         "outputs": outputs, "nan_allowed": [], "tolerance": TOLERANCE, "training": training,
+         "metrics": {k: metrics[k] for k in ("model", "baselines", "goals")}}
+    c.update(extra)
+    return c
+
+
+def days(d, n):
+    return (d + dt.timedelta(days=n)).isoformat()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--train", required=True, help="snapshot exported as of cutoff - 91 days")
+    ap.add_argument("--holdout", required=True, help="snapshot exported as of the cutoff")
+    ap.add_argument("--out", default="ml/models")
+    ap.add_argument("--reports", default="ml/reports")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="train only these models (default all four)")
+    a = ap.parse_args(argv)
+    t_all = time.time()
+    tr = load_snapshot(a.train, with_weeks=False)
+    ho = load_snapshot(a.holdout)
+    C = ho.as_of
+    notes = []
+    if (C - tr.as_of).days != 91:
+        notes.append(f"train snapshot as_of {tr.as_of} is not cutoff - 91 days ({C - dt.timedelta(days=91)})")
+    if not tr.labels_complete():
+        raise SystemExit(f"{a.train}: customer labels incomplete; cannot train customer models")
+    if not ho.labels_complete():
+        notes.append(f"{a.holdout}: customer labels incomplete (data ends before cutoff + 90 days): "
+                     "holdout metrics of the customer models are not meaningful")
+    for n in notes:
+        log("NOTE: " + n)
+    log(f"cutoff {C}; train snapshot as of {tr.as_of}: {len(tr.customers)} customers; "
+        f"holdout snapshot: {len(ho.customers)} customers, "
+        f"{0 if ho.merchant_weeks is None else len(ho.merchant_weeks)} merchant-week rows")
+    want = a.only or ["segmentation", "purchasing_power", "category_propensity", "demand_forecast"]
+    src = f"snapshots as_of {tr.as_of} (train) and as_of {C} (holdout)"
+    results = {}
+    sizes = {}
+    os.makedirs(a.reports, exist_ok=True)
+
+    if "segmentation" in want:
+        t0 = time.time()
+        log("segmentation")
+        r = segmentation.train(tr, ho, log=log)
+        pp = r["pp"]
+        m = ob.kmeans_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["centers"], segmentation.NAMES)
+        seg, dist = ob.np_kmeans(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["centers"])
+        training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
+                    "holdout_to": C.isoformat(), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                    "source": src}
+        outs = [{"name": "segment", "dtype": "int64", "columns": ["segment"]},
+                {"name": "distance", "dtype": "float32", "columns": list(segmentation.NAMES)}]
+        segs = [{"id": s["id"], "name": s["name"], "centroid": s["centroid"]} for s in r["segments"]]
+        c = contract("segmentation", r["columns"], outs, training, r["metrics"], segments=segs)
+        sizes["segmentation"] = write_model(a.out, "segmentation", m, r["holdout_X"], {"segment": seg, "distance": dist}, c)
+        r["seconds"] = time.time() - t0
+        results["segmentation"] = (r, training)
+        report.write_segmentation(a.reports, r, training)
+
+    if "purchasing_power" in want:
+        t0 = time.time()
+        log("purchasing_power")
+        r = purchasing_power.train(tr, ho, log=log)
+        pp = r["pp"]
+        args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
+        m = ob.quantile_regressor_graph(len(r["columns"]), *args)
+        exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args)
+        training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
+                    "holdout_to": days(C, 90), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                    "source": src}
+        outs = [{"name": "spend_90d", "dtype": "float32", "columns": ["p10", "p50", "p90"]}]
+        c = contract("purchasing_power", r["columns"], outs, training, r["metrics"])
+        sizes["purchasing_power"] = write_model(a.out, "purchasing_power", m, r["holdout_X"], {"spend_90d": exp}, c)
+        r["seconds"] = time.time() - t0
+        results["purchasing_power"] = (r, training)
+        report.write_purchasing_power(a.reports, r, training)
+
+    if "category_propensity" in want:
+        t0 = time.time()
+        log("category_propensity")
+        r = propensity.train(tr, ho, log=log)
+        pp = r["pp"]
+        m = ob.classifier_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"],
+                                len(r["groups"]))
+        exp = ob.np_classifier(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["coefs"],
+                               r["intercepts"])
+        training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
+                    "holdout_to": days(C, 30), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                    "source": src}
+        outs = [{"name": "probability", "dtype": "float32", "columns": list(r["groups"])}]
+        c = contract("category_propensity", r["columns"], outs, training, r["metrics"])
+        sizes["category_propensity"] = write_model(a.out, "category_propensity", m, r["holdout_X"],
+                                                   {"probability": exp}, c)
+        r["seconds"] = time.time() - t0
+        results["category_propensity"] = (r, training)
+        report.write_propensity(a.reports, r, training)
+
+    if "demand_forecast" in want:
+        t0 = time.time()
+        log("demand_forecast")
+        r = demand.train(ho, log=log)
+        pp = r["pp"]
+        args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"],
+                r["base_cols"], r["off_rev"], r["off_txn"], pp.rel, r["y_lo"], r["y_hi"])
+        m = ob.demand_graph(len(r["columns"]), *args)
+        rev, txn = ob.np_demand(r["holdout_X"].astype(np.float32), *args)
+        o = r["last_origin"]
+        training = {"cutoff": C.isoformat(), "train_as_of": C.isoformat(),
+                    "holdout_from": days(o, 7), "holdout_to": days(o, 7 * 9),
+                    "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                    "source": f"snapshot as_of {C}: training origins {r['train_origins'][0]}..{r['train_origins'][1]} "
+                              f"(target weeks end <= cutoff), holdout origin {o}"}
+        cols24 = [f"h{h}_{q}" for h in range(1, 9) for q in ("p10", "p50", "p90")]
+        outs = [{"name": "revenue", "dtype": "float32", "columns": cols24},
+                {"name": "transactions", "dtype": "float32", "columns": cols24}]
+        c = contract("demand_forecast", r["columns"], outs, training, r["metrics"])
+        sizes["demand_forecast"] = write_model(a.out, "demand_forecast", m, r["holdout_X"],
+                                               {"revenue": rev, "transactions": txn}, c)
+        r["seconds"] = time.time() - t0
+        results["demand_forecast"] = (r, training)
+        report.write_demand(a.reports, r, training)
+
+    report.write_summary(a.reports, results, sizes, notes, C, tr.as_of)
+    log(f"done in {time.time() - t_all:.0f}s")
+    for name, (r, _) in results.items():
+        for g in r["metrics"]["goals"]:
+            log(f"  {name:20s} {g['metric']:28s} {g['target']:26s} value {g['value']:.4f} "
+                f"{'MET' if g['met'] else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

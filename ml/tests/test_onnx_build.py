@@ -1,0 +1,101 @@
+"""Each hand-built ONNX graph reproduces its numpy reference on random weights."""
+import numpy as np
+import pytest
+
+from lyra_ml import onnx_build as ob
+
+RNG = np.random.default_rng(0)
+
+
+def raw_features(n, f):
+    X = RNG.gamma(1.0, 50.0, (n, f))
+    X[:, 0] = RNG.normal(0, 1, n)        # a signed column (never log-transformed)
+    X[:, 1] = RNG.random(n)              # a share
+    return X.astype(np.float32)
+
+
+def mlp_weights(sizes):
+    coefs = [RNG.normal(0, 0.3, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    inter = [RNG.normal(0, 0.1, b) for b in sizes[1:]]
+    return coefs, inter
+
+
+def prep(f):
+    log_mask = np.array([False, False] + [True] * (f - 2))
+    return log_mask, RNG.normal(0, 1, f), RNG.uniform(0.5, 2, f)
+
+
+def test_kmeans_graph():
+    f, k = 5, 8
+    X = raw_features(200, f)
+    lm, mu, sc = prep(f)
+    C = RNG.normal(0, 1, (k, f))
+    m = ob.kmeans_graph(f, lm, mu, sc, C, [f"s{i}" for i in range(k)])
+    seg, dist = ob.np_kmeans(X, lm, mu, sc, C)
+    got = ob.check(m, X, {"segment": seg, "distance": dist}, rtol=1e-4, atol=1e-4)
+    assert got["segment"].dtype == np.int64 and got["segment"].shape == (200, 1)
+    assert ob.ops_used(m) <= ob.ALLOWED_OPS
+
+
+def test_quantile_regressor_graph():
+    f = 7
+    X = raw_features(100, f)
+    lm, mu, sc = prep(f)
+    coefs, inter = mlp_weights([f, 16, 8, 1])
+    args = (lm, mu, sc, coefs, inter, 8.0, 1.5, np.array([-1.0, 0.05, 0.9]))
+    m = ob.quantile_regressor_graph(f, *args)
+    exp = ob.np_quantile_regressor(X, *args)
+    got = ob.check(m, X, {"spend_90d": exp}, rtol=1e-4, atol=1e-2)
+    assert np.all(got["spend_90d"][:, 0] <= got["spend_90d"][:, 1])
+    assert np.all(got["spend_90d"][:, 1] <= got["spend_90d"][:, 2])
+
+
+def test_classifier_graph():
+    f, g = 6, 20
+    X = raw_features(50, f)
+    lm, mu, sc = prep(f)
+    coefs, inter = mlp_weights([f, 12, g])
+    m = ob.classifier_graph(f, lm, mu, sc, coefs, inter, g)
+    got = ob.check(m, X, {"probability": ob.np_classifier(X, lm, mu, sc, coefs, inter)}, rtol=1e-4, atol=1e-5)
+    assert got["probability"].shape == (50, g)
+
+
+def test_logistic_graph_single_layer():
+    f, g = 6, 3
+    X = raw_features(30, f)
+    lm, mu, sc = prep(f)
+    coefs, inter = mlp_weights([f, g])
+    m = ob.classifier_graph(f, lm, mu, sc, coefs, inter, g)
+    ob.check(m, X, {"probability": ob.np_classifier(X, lm, mu, sc, coefs, inter)}, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("with_rel", [False, True])
+def test_demand_graph(with_rel):
+    f = 9
+    X = raw_features(40, f)
+    lm, mu, sc = prep(f)
+    coefs, inter = mlp_weights([f, 10, 16])
+    rel = [(2, np.array([0, 0, 0, 1, 1, 0, 0, 0, 0.0])), (5, np.array([0, 0, 0, 0, 0, 0, 1, 1, 0.0]))] if with_rel else None
+    offs_r = np.sort(RNG.normal(0, 0.3, (8, 3)), axis=1)
+    offs_t = np.sort(RNG.normal(0, 0.3, (8, 3)), axis=1)
+    args = (lm, mu, sc, coefs, inter, RNG.normal(0, .1, 16), RNG.uniform(.5, 1, 16), [2, 5], offs_r, offs_t,
+            rel, np.full(16, -0.5), np.full(16, 0.5))
+    m = ob.demand_graph(f, *args)
+    rev, txn = ob.np_demand(X, *args)
+    got = ob.check(m, X, {"revenue": rev, "transactions": txn}, rtol=1e-4, atol=1e-2)
+    assert got["revenue"].shape == (40, 24)
+    # p10 <= p50 <= p90 within each horizon
+    r = got["revenue"].reshape(40, 8, 3)
+    assert np.all(np.diff(r, axis=2) >= -1e-3)
+
+
+def test_batch_dimension_is_symbolic():
+    f = 3
+    lm, mu, sc = prep(f)
+    m = ob.kmeans_graph(f, lm, mu, sc, RNG.normal(0, 1, (2, f)), ["a", "b"])
+    dim = m.graph.input[0].type.tensor_type.shape.dim
+    assert dim[0].dim_param == "batch" and dim[1].dim_value == f
+    assert m.opset_import[0].version == 17
+    for n in (1, 7):
+        out = ob.run(m, raw_features(n, f))
+        assert out["distance"].shape == (n, 2)
