@@ -28,6 +28,33 @@ pub struct Settings {
     /// The gateway's limits and upstreams.
     #[serde(default)]
     pub gateway: GatewaySettings,
+    /// The pipeline's jobs.
+    #[serde(default)]
+    pub pipeline: PipelineSettings,
+}
+
+/// The pipeline: how it reaches model-svc and when its jobs run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// A platform API token with scope `models:predict`, exchanged at auth for access
+    /// tokens when scoring. Without it the scoring jobs fail with a message that says so.
+    pub api_token: Option<Secret>,
+    /// Minutes between scheduled runs of all jobs inside the pipeline service; 0 turns the
+    /// schedule off.
+    pub schedule_minutes: u64,
+    /// Rows per prediction request to model-svc.
+    pub score_batch_rows: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            api_token: None,
+            schedule_minutes: 24 * 60,
+            score_batch_rows: 4096,
+        }
+    }
 }
 
 /// The gateway: timeouts, body and rate limits, and where the other services are.
@@ -231,7 +258,7 @@ pub enum ConfigError {
 }
 
 /// The top-level sections, as environment-variable prefixes.
-const SECTIONS: [&str; 4] = ["database", "log", "services", "gateway"];
+const SECTIONS: [&str; 5] = ["database", "log", "services", "gateway", "pipeline"];
 
 impl Settings {
     /// Built-in defaults: every service on loopback, ports 8080–8086, local database.
@@ -262,6 +289,7 @@ impl Settings {
                 pipeline: listen(8086),
             },
             gateway: GatewaySettings::default(),
+            pipeline: PipelineSettings::default(),
         }
     }
 
@@ -312,6 +340,14 @@ impl Settings {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let db = &self.database;
+        let batch = self.pipeline.score_batch_rows;
+        if batch == 0 || batch > 10_000 {
+            return Err(invalid(
+                "pipeline.score_batch_rows",
+                batch,
+                "must be between 1 and 10000 (model-svc's batch limit)",
+            ));
+        }
         check_pg_url("database.app_url", &db.app_url)?;
         check_pg_url("database.platform_url", &db.platform_url)?;
         check_pg_url("database.auth_url", &db.auth_url)?;

@@ -269,3 +269,59 @@ where
         Ok(Authenticated(verifier.verify(token).await?))
     }
 }
+
+/// A script's or service's API token, exchanged at auth (`POST /v1/auth/token`) for access
+/// tokens, which are cached until shortly before they expire.
+pub struct ApiTokenClient {
+    http: reqwest::Client,
+    auth_url: String,
+    api_token: String,
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+impl ApiTokenClient {
+    /// `auth_url` is auth's (or the gateway's) base URL. A token that is not an API token
+    /// (`lyra_…`) is taken to be an access token already and used as it is.
+    pub fn new(http: reqwest::Client, auth_url: &str, api_token: &str) -> ApiTokenClient {
+        ApiTokenClient {
+            http,
+            auth_url: auth_url.trim_end_matches('/').to_string(),
+            api_token: api_token.to_string(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// A valid access token, exchanging the API token when the cached one is near expiry.
+    pub async fn access_token(&self) -> anyhow::Result<String> {
+        if !self.api_token.starts_with("lyra_") {
+            return Ok(self.api_token.clone());
+        }
+        let mut cached = self.cached.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/token", self.auth_url))
+            .json(&serde_json::json!({ "api_token": self.api_token }))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach auth at {}: {e}", self.auth_url))?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the API token was refused ({})",
+            response.status()
+        );
+        let body: serde_json::Value = response.json().await?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no access token in auth's answer"))?
+            .to_string();
+        // Renew a minute early, so a token never expires in flight.
+        let until = Instant::now() + ACCESS_TTL - Duration::from_secs(60);
+        *cached = Some((token.clone(), until));
+        Ok(token)
+    }
+}

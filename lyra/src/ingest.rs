@@ -68,28 +68,6 @@ async fn sha256_of(path: &Path) -> anyhow::Result<String> {
         .collect())
 }
 
-async fn access_token(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<String> {
-    if !token.starts_with("lyra_") {
-        return Ok(token.to_string()); // already an access token
-    }
-    let response = http
-        .post(format!("{url}/v1/auth/token"))
-        .json(&serde_json::json!({ "api_token": token }))
-        .send()
-        .await
-        .context("cannot reach the gateway")?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "the API token was refused ({})",
-        response.status()
-    );
-    let body: serde_json::Value = response.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .context("no access token in the answer")
-}
-
 /// Uploads the file, retrying with the same key when the connection breaks.
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let (stem, content_type) = kind_of(&args.file)?;
@@ -110,7 +88,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()?;
-    let token = access_token(&http, &url, &args.token).await?;
+    let token = lyra_common::token::ApiTokenClient::new(http.clone(), &url, &args.token)
+        .access_token()
+        .await?;
     eprintln!(
         "uploading {} ({size} bytes) as {kind}, idempotency key {key}",
         args.file.display()

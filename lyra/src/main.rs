@@ -8,6 +8,7 @@
 //! - `lyra ingest FILE` — upload a bank file; re-running resumes under the same key.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
 //! - `lyra features export` — feature snapshots as Parquet, for training in ml/.
+//! - `lyra pipeline run JOB|all` — features, scoring, forecasts, peer groups.
 //! - `lyra report realism` — measure the realism claims of a data set.
 //! - `lyra bench generate | gateway` — each figure next to its peer, measured in one run.
 
@@ -60,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: FeaturesCommand,
     },
+    /// Pipeline jobs: features, score, forecast, peers.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
     /// Reports on data.
     Report {
         #[command(subcommand)]
@@ -101,6 +107,18 @@ enum FeaturesCommand {
         /// Output directory (customers.parquet, merchant_weeks.parquet, snapshot.json).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Run a job (`features`, `score`, `forecast`, `peers`) or `all` of them in order.
+    Run {
+        /// The job, or `all`.
+        job: String,
+        /// Cut-off date; default: the day after the last day with transactions.
+        #[arg(long, value_parser = lyra::pipeline::parse_date)]
+        as_of: Option<time::Date>,
     },
 }
 
@@ -209,6 +227,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => lyra::ingest::run(args).await,
         Command::Features { command } => match command {
             FeaturesCommand::Export { as_of, out } => lyra::pipeline::export(as_of, &out).await,
+        },
+        Command::Pipeline { command } => match command {
+            PipelineCommand::Run { job, as_of } => lyra::pipeline::run(&job, as_of).await,
         },
         Command::Report { command } => match command {
             ReportCommand::Realism { dir, seed } => generate::report(dir, seed),

@@ -180,7 +180,7 @@ fn read_csv(bytes: Vec<u8>, schema: Schema) -> anyhow::Result<DataFrame> {
 /// Card transactions in roubles from `as_of - LOOKBACK_DAYS` to `as_of + SPEND_LABEL_DAYS`,
 /// one row each: customer, merchant, category group position, day relative to the cut-off
 /// (`d < 0` is history), Moscow hour and weekday, amount, e-commerce flag.
-async fn load_transactions(pool: &PgPool, as_of: Date) -> anyhow::Result<DataFrame> {
+async fn load_transactions(pool: &PgPool, as_of: Date) -> anyhow::Result<(Vec<u8>, Schema)> {
     let from = as_of - Duration::days(LOOKBACK_DAYS.into());
     let to = as_of + Duration::days(SPEND_LABEL_DAYS.into());
     let query = format!(
@@ -212,11 +212,11 @@ async fn load_transactions(pool: &PgPool, as_of: Date) -> anyhow::Result<DataFra
         Field::new("amount_minor".into(), DataType::Int64),
         Field::new("ecom".into(), DataType::Int32),
     ]);
-    read_csv(copy_out_csv(pool, &query).await?, schema)
+    Ok((copy_out_csv(pool, &query).await?, schema))
 }
 
 /// Demographics of every customer, with days relative to the cut-off.
-async fn load_customers(pool: &PgPool, as_of: Date) -> anyhow::Result<DataFrame> {
+async fn load_customers(pool: &PgPool, as_of: Date) -> anyhow::Result<(Vec<u8>, Schema)> {
     let query = format!(
         "SELECT customer_id,
                 (extract(year FROM {as_of})::int - birth_year)::float8,
@@ -231,7 +231,7 @@ async fn load_customers(pool: &PgPool, as_of: Date) -> anyhow::Result<DataFrame>
         Field::new("gender_f".into(), DataType::Float64),
         Field::new("tenure_days".into(), DataType::Float64),
     ]);
-    read_csv(copy_out_csv(pool, &query).await?, schema)
+    Ok((copy_out_csv(pool, &query).await?, schema))
 }
 
 fn f64_(e: Expr) -> Expr {
@@ -263,12 +263,25 @@ pub async fn customer_features(
 ) -> anyhow::Result<DataFrame> {
     let tx = load_transactions(pool, as_of)
         .await
-        .context("loading transactions")?
-        .lazy();
+        .context("loading transactions")?;
     let customers = load_customers(pool, as_of)
         .await
         .context("loading customers")?;
-    customer_frame(tx, customers.lazy(), groups)
+    let groups = groups.to_vec();
+    blocking(move || {
+        let tx = read_csv(tx.0, tx.1)?;
+        let customers = read_csv(customers.0, customers.1)?;
+        customer_frame(tx.lazy(), customers.lazy(), &groups)
+    })
+    .await
+}
+
+/// Runs Polars work on the blocking pool: it is CPU-bound, and Polars must not run on an
+/// async worker thread.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work).await?
 }
 
 /// The feature arithmetic of [`customer_features`], over frames already loaded.
@@ -431,6 +444,11 @@ fn week_of(day: Date) -> i64 {
     (day - monday).whole_days().div_euclid(7)
 }
 
+/// The forecast origin for a cut-off: the Monday of the last whole week before `as_of`.
+pub fn last_origin_week(as_of: Date) -> Date {
+    week_start(week_of(as_of) - 1)
+}
+
 fn week_start(week: i64) -> Date {
     time::macros::date!(1970 - 01 - 05) + Duration::weeks(week)
 }
@@ -505,7 +523,7 @@ fn days_in_week(week: i64, pred: impl Fn(Date) -> bool) -> f64 {
 /// [`merchant_week_label_names`] (null where week `t + h` is not wholly inside the data).
 pub async fn merchant_week_features(pool: &PgPool, as_of: Date) -> anyhow::Result<DataFrame> {
     let (series, span) = load_series(pool).await.context("loading daily rollups")?;
-    Ok(merchant_week_frame(&series, span, as_of)?)
+    blocking(move || Ok(merchant_week_frame(&series, span, as_of)?)).await
 }
 
 fn merchant_week_frame(
@@ -604,7 +622,7 @@ fn merchant_week_frame(
 }
 
 /// Days since 1970-01-01, Polars' representation of a date.
-fn date_to_days(d: Date) -> i32 {
+pub fn date_to_days(d: Date) -> i32 {
     (d - time::macros::date!(1970 - 01 - 01)).whole_days() as i32
 }
 
@@ -615,9 +633,14 @@ pub async fn export(pool: &PgPool, as_of: Date, dir: &Path) -> anyhow::Result<Sn
     let groups = category_groups(pool).await?;
     let mut customers = customer_features(pool, as_of, &groups).await?;
     let (series, span) = load_series(pool).await.context("loading daily rollups")?;
-    let mut weeks = merchant_week_frame(&series, span, as_of)?;
-    write_parquet(&mut customers, &dir.join("customers.parquet"))?;
-    write_parquet(&mut weeks, &dir.join("merchant_weeks.parquet"))?;
+    let target = dir.to_path_buf();
+    let (customers, weeks) = blocking(move || {
+        let mut weeks = merchant_week_frame(&series, span, as_of)?;
+        write_parquet(&mut customers, &target.join("customers.parquet"))?;
+        write_parquet(&mut weeks, &target.join("merchant_weeks.parquet"))?;
+        Ok((customers, weeks))
+    })
+    .await?;
     let info = SnapshotInfo {
         as_of: as_of.to_string(),
         data_from: span.map(|s| s.0.to_string()),
