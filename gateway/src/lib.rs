@@ -71,7 +71,7 @@ pub const ROUTES: &[Route] = &[
     route("/v1/batches", Service::Ingest, true, false),
     route("/v1/quarantine", Service::Ingest, true, false),
     route("/v1/models", Service::ModelSvc, true, false),
-    route("/v1/jobs", Service::Pipeline, true, false),
+    route("/v1/pipeline", Service::Pipeline, true, false),
     route("/v1/metrics", Service::Metrics, true, false),
     route("/v1/audiences", Service::Metrics, true, false),
     route("/v1/openapi.json", Service::Metrics, false, false),

@@ -7,7 +7,7 @@
 //! - [`tasks`] holds the four jobs; [`models`] is the HTTP client of model-svc.
 //!
 //! The service runs every job on a schedule (`pipeline.schedule_minutes`) and on request
-//! (`POST /v1/pipeline/jobs`, bank admins or scope `pipeline:run`); `lyra pipeline run` runs
+//! (`POST /v1/pipeline/jobs`, bank admins); `lyra pipeline run` runs
 //! them from the command line.
 
 pub mod features;
@@ -32,9 +32,6 @@ use time::Date;
 use crate::jobs::{JobKind, Run, Trigger};
 use crate::models::ModelClient;
 use crate::tasks::Context;
-
-/// The scope an API token needs to run or list jobs.
-pub const SCOPE: &str = "pipeline:run";
 
 #[derive(Clone)]
 struct PipelineState {
@@ -70,13 +67,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn allowed(claims: &Claims) -> Result<(), Response> {
-    if claims.role == Role::BankAdmin || claims.has_scope(SCOPE) {
+    if claims.role == Role::BankAdmin {
         Ok(())
     } else {
-        Err(error(
-            StatusCode::FORBIDDEN,
-            "pipeline jobs are for bank admins and API tokens with scope pipeline:run",
-        ))
+        Err(error(StatusCode::FORBIDDEN, "pipeline jobs are for bank admins"))
     }
 }
 
