@@ -93,12 +93,17 @@ class Preprocessor:
     mean: np.ndarray
     scale: np.ndarray
     rel: list | None = None     # [(base column, mask)]: log1p(x) - log1p(x[base]) on masked columns
+    units: np.ndarray | None = None   # per-column divisors applied first
+    zclip: float | None = None        # clip standardised values to [-zclip, zclip]
 
     @classmethod
     def fit(cls, X: np.ndarray, columns: list[str], weights: np.ndarray | None = None,
-            rel: list | None = None) -> "Preprocessor":
+            rel: list | None = None, units: np.ndarray | None = None,
+            zclip: float | None = None) -> "Preprocessor":
         from .onnx_build import np_transform
         X = np.asarray(X, dtype=np.float64)
+        if units is not None:
+            X = X / np.asarray(units, float)[None, :]
         lo = X.min(0)
         q99 = np.quantile(X, 0.99, axis=0)
         log_mask = (lo >= 0) & (q99 > 2.0)
@@ -111,11 +116,17 @@ class Preprocessor:
         scale = np.where(scale > 1e-9, scale, 1.0)
         if weights is not None:           # a column weight w divides its scale: distance weight w
             scale = scale / np.asarray(weights, dtype=np.float64)
-        return cls(list(columns), log_mask, mean, scale, rel)
+        return cls(list(columns), log_mask, mean, scale, rel,
+                   None if units is None else np.asarray(units, float), zclip)
+
+    @property
+    def prep(self) -> dict:
+        """keyword arguments for the ONNX builders / numpy references"""
+        return {"rel": self.rel, "units": self.units, "zclip": self.zclip}
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         from .onnx_build import np_preprocess
-        return np_preprocess(X, self.log_mask, self.mean, self.scale, self.rel)
+        return np_preprocess(X, self.log_mask, self.mean, self.scale, **self.prep)
 
     def inverse(self, Z: np.ndarray) -> np.ndarray:
         X = np.asarray(Z) * self.scale + self.mean

@@ -24,13 +24,19 @@ SEED = 52
 H = 8
 VALID_ORIGINS = 6
 QUANTILES = (0.1, 0.5, 0.9)
+FEATURE_SETS = [  # chosen on the validation origins
+    ("all", ()),
+    ("no season/age", ("woy_sin", "woy_cos", "weeks_active")),
+]
+SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)
 CONFIGS = [  # chosen on the validation origins
     {"hidden_layer_sizes": (32,), "alpha": 1.0},
     {"hidden_layer_sizes": (64, 64), "alpha": 0.1},
-    {"hidden_layer_sizes": (128, 64), "alpha": 1e-2},
 ]
 KEYS = ["merchant_id", "category_group"]
 CLIP = 3.0
+ZCLIP = 5.0
+LY_MIN_AVAILABLE = 0.5
 
 
 def targets(df, kind):
@@ -61,20 +67,40 @@ def fit_mlp(Z, T, cfg, seed):
 
 
 class Setup:
+    """Revenue is modelled in units of a typical ticket (the median revenue per transaction of
+    the training weeks), so that a week without sales sits as far below a series' level in
+    log1p space as it does for the transaction counts."""
+
     def __init__(self, df, cols, base_cols):
         self.cols = cols
         self.base_idx = [cols.index(c) for c in base_cols]
+        r, t = df["revenue"].to_numpy(float), df["txns"].to_numpy(float)
+        ok = (t > 0) & (r > 0)
+        self.ticket = float(np.median(r[ok] / t[ok])) if ok.any() else 1.0
+        self.out_units = (self.ticket, 1.0)
+        self.rev_like = np.array([c == "revenue" or c.startswith("rev_") for c in cols])
+        self.txn_like = np.array([c == "txns" or c.startswith("txn_") for c in cols])
+        self.units = np.where(self.rev_like, self.ticket, 1.0)
 
     def base(self, X):
-        return np.log1p(np.maximum(X[:, self.base_idx], 0.0))          # [n, 2]
+        """log1p of the two levels in model units, [n, 2]"""
+        return np.log1p(np.maximum(X[:, self.base_idx] / np.array(self.out_units)[None, :], 0.0))
 
     def log_targets(self, df, X):
         """log1p(target) - log1p(level), winsorised to +-CLIP (a week of zero sales after a busy
         month is a -10 outlier in log space that would dominate the squared loss)"""
         b = self.base(X)
-        T = np.hstack([np.log1p(np.maximum(targets(df, "rev"), 0)) - b[:, :1],
+        T = np.hstack([np.log1p(np.maximum(targets(df, "rev") / self.ticket, 0)) - b[:, :1],
                        np.log1p(np.maximum(targets(df, "txn"), 0)) - b[:, 1:]])
         return np.clip(T, -CLIP, CLIP)
+
+
+def fit_preprocessor(X, cols, setup):
+    """level-free inputs: every revenue-like column relative to the revenue level, every
+    transaction-like column relative to the transaction level (the levels stay absolute);
+    standardised inputs clipped to +-ZCLIP so that rare extreme ratios cannot swing the MLP"""
+    return Preprocessor.fit(X, cols, rel=[(setup.base_idx[0], setup.rev_like), (setup.base_idx[1], setup.txn_like)],
+                            units=setup.units, zclip=ZCLIP)
 
 
 def pred_log(m, Z, X, setup, t_mean, t_scale, y_lo=None, y_hi=None):
@@ -118,14 +144,13 @@ def autoets(hist: pd.DataFrame, value_col: str, log=print):
     return get("AutoETS"), get("AutoETS-lo-80"), get("AutoETS-hi-80"), time.time() - t0
 
 
-def train(holdout_snap, log=print) -> dict:
+def train(holdout_snap, log=print, validate_only=False) -> dict:
     mw = holdout_snap.merchant_weeks
     if mw is None or len(mw) == 0:
         raise ValueError("holdout snapshot has no merchant_weeks.parquet")
     C = holdout_snap.as_of
     cols = holdout_snap.week_features
     base_cols = [c if c in cols else alt for c, alt in (("rev_mean_4", "revenue"), ("txn_mean_4", "txns"))]
-    setup = Setup(mw, cols, base_cols)
     ws = pd.to_datetime(mw["week_start"])
     c_ts = pd.Timestamp(C)
     last_origin = ws[ws + pd.Timedelta(days=7) <= c_ts].max()
@@ -139,49 +164,100 @@ def train(holdout_snap, log=print) -> dict:
         raise ValueError("no training or holdout origins for demand")
     log(f"  demand: {len(tr)} training rows ({tr['week_start'].nunique()} origins), "
         f"{len(ho)} series at origin {last_origin.date()}")
-    X = matrix(tr, cols)
-    # level-free inputs: every revenue-like column relative to the revenue level, every
-    # transaction-like column relative to the transaction level (the levels stay absolute)
-    rev_like = np.array([c == "revenue" or c.startswith("rev_") for c in cols])
-    txn_like = np.array([c == "txns" or c.startswith("txn_") for c in cols])
-    pp = Preprocessor.fit(X, cols, rel=[(setup.base_idx[0], rev_like), (setup.base_idx[1], txn_like)])
-    Z = pp.transform(X)
-    T = setup.log_targets(tr, X)
+    # same-week-last-year columns are 0 where the series does not reach back a year; with less
+    # than two years of data they are missing for most training origins (and would be an
+    # extrapolation at the holdout origin), so they are used only when mostly available
+    ly_cols = [c for c in cols if "_ly_h" in c]
+    dropped = []
+    if ly_cols and "weeks_active" in cols:
+        wa = tr["weeks_active"].to_numpy(float)
+        for c in ly_cols:
+            h = int(c.rsplit("_h", 1)[1])
+            if np.mean(wa >= 53 - h) < LY_MIN_AVAILABLE:
+                dropped.append(c)
+    if dropped:
+        cols = [c for c in cols if c not in dropped]
+        log(f"  demand: {len(dropped)} same-week-last-year columns unused (available for < "
+            f"{LY_MIN_AVAILABLE:.0%} of the training origins)")
     # ---- time-based validation split: last VALID_ORIGINS origins; fit origins end 8 weeks earlier
     origins = np.sort(tr["week_start"].unique())
     v0 = origins[-VALID_ORIGINS]
     tws = pd.to_datetime(tr["week_start"])
     val = (tws >= pd.Timestamp(v0)).to_numpy()
     fit = (tws <= pd.Timestamp(v0) - pd.Timedelta(days=7 * H)).to_numpy()
-    t_mean, t_scale = T[fit].mean(0), T[fit].std(0)
-    t_scale = np.where(t_scale > 1e-9, t_scale, 1.0)
     yv = np.hstack([targets(tr[val], "rev"), targets(tr[val], "txn")])
-    sn_v = np.hstack([seasonal_naive(tr[val], "rev"), seasonal_naive(tr[val], "txn")])
     validation, best = [], None
-    for i, cfg in enumerate(CONFIGS):
-        m = fit_mlp(Z[fit], (T[fit] - t_mean) / t_scale, cfg, SEED + i)
-        pl = pred_log(m, Z[val], X[val], setup, t_mean, t_scale, T[fit].min(0), T[fit].max(0))
-        off = np.quantile(np.log1p(np.maximum(yv, 0)) - pl, QUANTILES, axis=0)   # [3, 16]
-        p50 = np.maximum(np.expm1(pl + off[1]), 0)
-        v = {"config": str(cfg), "iterations": int(m.n_iter_),
-             "wape_rev": M.wape(yv[:, :H], p50[:, :H]), "wape_txn": M.wape(yv[:, H:], p50[:, H:])}
-        validation.append(v)
-        log(f"  demand {cfg}: val WAPE rev {v['wape_rev']:.4f} txn {v['wape_txn']:.4f}")
-        if best is None or v["wape_rev"] + v["wape_txn"] < best[0]:
-            best = (v["wape_rev"] + v["wape_txn"], i, cfg, off)
-    validation.append({"config": "seasonal_naive", "wape_rev": M.wape(yv[:, :H], sn_v[:, :H]),
+    for fs_name, fs_drop in FEATURE_SETS:
+        fcols = [c for c in cols if c not in fs_drop]
+        setup = Setup(tr[fit], fcols, base_cols)
+        X = matrix(tr, fcols)
+        pp = fit_preprocessor(X[fit], fcols, setup)
+        Z = pp.transform(X)
+        T = setup.log_targets(tr, X)
+        t_mean, t_scale = T[fit].mean(0), np.where(T[fit].std(0) > 1e-9, T[fit].std(0), 1.0)
+        u = np.repeat(np.array(setup.out_units), H)[None, :]
+        lyv = np.log1p(np.maximum(yv / u, 0))
+        base_v = np.repeat(setup.base(X[val]), H, axis=1)
+        for i, cfg in enumerate(CONFIGS):
+            m = fit_mlp(Z[fit], (T[fit] - t_mean) / t_scale, cfg, SEED + i)
+            dev = np.clip(np_mlp(Z[val], m.coefs_, m.intercepts_) * t_scale, T[fit].min(0) - t_mean,
+                          T[fit].max(0) - t_mean)           # the model's deviation from the mean
+            # shrink the MLP's correction towards the per-horizon mean, separately for revenue
+            # and transactions, by the factor that does best on the validation origins
+            lam, scores = [], {}
+            for k in range(2):
+                sl = slice(k * H, (k + 1) * H)
+                best_k = None
+                for lm in SHRINK:
+                    pl = base_v[:, sl] + t_mean[sl] + lm * dev[:, sl]
+                    off50 = np.quantile(lyv[:, sl] - pl, 0.5, axis=0)
+                    w = M.wape(yv[:, sl], np.maximum(np.expm1(pl + off50), 0) * u[:, sl])
+                    scores[(k, lm)] = w
+                    if best_k is None or w < best_k[0] - 1e-12:
+                        best_k = (w, lm)
+                lam.append(best_k[1])
+            lam_v = np.repeat(np.array(lam), H)
+            pl = base_v + t_mean + lam_v * dev
+            off = np.quantile(lyv - pl, QUANTILES, axis=0)   # [3, 16]
+            v = {"features": fs_name, "config": str(cfg), "iterations": int(m.n_iter_),
+                 "wape_rev_unshrunk": scores[(0, 1.0)], "wape_txn_unshrunk": scores[(1, 1.0)],
+                 "shrink_rev": lam[0], "shrink_txn": lam[1],
+                 "wape_rev": scores[(0, lam[0])], "wape_txn": scores[(1, lam[1])]}
+            validation.append(v)
+            log(f"  demand {fs_name} {cfg}: val WAPE rev {v['wape_rev_unshrunk']:.4f} txn "
+                f"{v['wape_txn_unshrunk']:.4f}; shrunk ({lam[0]}, {lam[1]}): {v['wape_rev']:.4f} {v['wape_txn']:.4f}")
+            score = v["wape_rev"] + v["wape_txn"]
+            if best is None or score < best[0] - 1e-12:
+                best = (score, fs_name, fs_drop, i, cfg, off, lam_v)
+    sn_v = np.hstack([seasonal_naive(tr[val], "rev"), seasonal_naive(tr[val], "txn")])
+    validation.append({"features": "-", "config": "seasonal naive", "wape_rev": M.wape(yv[:, :H], sn_v[:, :H]),
                        "wape_txn": M.wape(yv[:, H:], sn_v[:, H:])})
-    _, bi, cfg, offsets = best
-    # ---- final fit on every training origin, same configuration; offsets from validation ----
-    t_mean, t_scale = T.mean(0), T.std(0)
-    t_scale = np.where(t_scale > 1e-9, t_scale, 1.0)
-    y_lo, y_hi = T.min(0), T.max(0)
+    lvl = np.repeat(matrix(tr[val], base_cols), H, axis=1)
+    validation.append({"features": "-", "config": "4-week mean", "wape_rev": M.wape(yv[:, :H], lvl[:, :H]),
+                       "wape_txn": M.wape(yv[:, H:], lvl[:, H:])})
+    for v in validation[-2:]:
+        log(f"  demand {v['config']}: val WAPE rev {v['wape_rev']:.4f} txn {v['wape_txn']:.4f}")
+    if validate_only:
+        return {"validation": validation}
+    _, fs_name, fs_drop, bi, cfg, offsets, lam_v = best
+    log(f"  demand: chose {fs_name} {cfg}, shrink rev {lam_v[0]} txn {lam_v[-1]}")
+    # ---- final fit on every training origin, same choices; offsets from validation ----
+    cols = [c for c in cols if c not in fs_drop]
+    setup = Setup(tr, cols, base_cols)
+    X = matrix(tr, cols)
+    pp = fit_preprocessor(X, cols, setup)
+    Z = pp.transform(X)
+    T = setup.log_targets(tr, X)
+    t_mean, t_scale = T.mean(0), np.where(T.std(0) > 1e-9, T.std(0), 1.0)
     model = fit_mlp(Z, (T - t_mean) / t_scale, cfg, SEED + bi)
+    # shrinkage folded into the output scale; the clip range applies to the shrunk deviation
+    y_scale = t_scale * lam_v
+    y_lo, y_hi = t_mean + lam_v * (T.min(0) - t_mean), t_mean + lam_v * (T.max(0) - t_mean)
     off_rev = offsets[:, :H].T       # [8, 3]
     off_txn = offsets[:, H:].T
     # ---- holdout: the last origin ----
     Xh = matrix(ho, cols)
-    plh = pred_log(model, pp.transform(Xh), Xh, setup, t_mean, t_scale, y_lo, y_hi)
+    plh = pred_log(model, pp.transform(Xh), Xh, setup, t_mean, y_scale, y_lo, y_hi)
     res = {}
     ho_sid = ho[KEYS].astype(str).agg("|".join, axis=1).to_numpy()
     hist = mw[(ws <= last_origin).to_numpy()][KEYS + ["week_start", "revenue", "txns"]].copy()
@@ -195,9 +271,10 @@ def train(holdout_snap, log=print) -> dict:
     for k, (kind, col, off) in enumerate((("rev", "revenue", off_rev), ("txn", "txns", off_txn))):
         y = targets(ho, kind)
         lp = plh[:, k * H:(k + 1) * H]
-        lo = np.maximum(np.expm1(lp + off[:, 0]), 0)
-        p50 = np.maximum(np.expm1(lp + off[:, 1]), 0)
-        hi = np.maximum(np.expm1(lp + off[:, 2]), 0)
+        u = setup.out_units[k]
+        lo = np.maximum(np.expm1(lp + off[:, 0]), 0) * u
+        p50 = np.maximum(np.expm1(lp + off[:, 1]), 0) * u
+        hi = np.maximum(np.expm1(lp + off[:, 2]), 0) * u
         scale = hist.groupby("sid")[col].apply(lambda s: M.naive_scale(s.to_numpy(), 52)).reindex(range(len(ho))).fillna(0).to_numpy()
         sn = seasonal_naive(ho, kind)
         em, elo, ehi, secs = autoets(hist, col, log)
@@ -229,12 +306,16 @@ def train(holdout_snap, log=print) -> dict:
                                                  "non-seasonal ETS models"}},
                "goals": goals,
                "autoets_seconds": timings,
+               "ticket": setup.ticket,
                "validation": {"configs": validation, "valid_origins": [str(o) for o in origins[-VALID_ORIGINS:]],
+                              "unused_columns": dropped + list(fs_drop), "features": fs_name,
+                              "config": str(cfg), "shrink_rev": float(lam_v[0]), "shrink_txn": float(lam_v[-1]),
                               "fit_origins_until": str((pd.Timestamp(v0) - pd.Timedelta(days=7 * H)).date()),
                               "log_residual_quantiles_rev": off_rev.tolist(),
                               "log_residual_quantiles_txn": off_txn.tolist()}}
     return {"columns": cols, "pp": pp, "coefs": model.coefs_, "intercepts": model.intercepts_,
-            "y_mean": t_mean, "y_scale": t_scale, "base_cols": setup.base_idx, "y_lo": y_lo, "y_hi": y_hi,
+            "y_mean": t_mean, "y_scale": y_scale, "base_cols": setup.base_idx, "y_lo": y_lo, "y_hi": y_hi,
+            "out_units": setup.out_units, "ticket": setup.ticket,
             "off_rev": off_rev, "off_txn": off_txn, "metrics": metrics,
             "train_rows": len(tr), "holdout_rows": len(ho), "holdout_X": Xh,
             "last_origin": last_origin.date(), "train_origins": (str(origins[0]), str(origins[-1]))}

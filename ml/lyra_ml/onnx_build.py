@@ -56,19 +56,24 @@ class GraphBuilder:
         return m
 
     # ---- building blocks -------------------------------------------------------------
-    def log1p_col(self, x: str, col: int) -> str:
-        """log1p(max(x[:, col], 0)) as [batch, 1]"""
+    def log1p_col(self, x: str, col: int, unit: float = 1.0) -> str:
+        """log1p(max(x[:, col] / unit, 0)) as [batch, 1]"""
         v = self.op("Slice", [x, self.const([col], np.int64, "st"), self.const([col + 1], np.int64, "en"),
                               self.const([1], np.int64, "ax")])
+        if unit != 1.0:
+            v = self.op("Div", [v, self.const(unit, name="unit")])
         return self.op("Log", [self.op("Add", [self.op("Max", [v, self.const(0.0, name="zero")]),
                                                self.const(1.0, name="one")])])
 
-    def preprocess(self, x: str, log_mask, mean, scale, rel=None) -> str:
-        """z = (t(x) - mean) / scale with t = log1p on masked columns, identity elsewhere.
+    def preprocess(self, x: str, log_mask, mean, scale, rel=None, units=None, zclip=None) -> str:
+        """z = (t(x / units) - mean) / scale with t = log1p on masked columns, identity elsewhere.
 
         rel: optional [(base_col, mask)]: masked columns become log1p(x) - log1p(x[:, base_col]).
+        units: optional per-column divisors applied first; zclip: clip z to [-zclip, zclip].
         """
         log_mask = np.asarray(log_mask, dtype=np.float32)
+        if units is not None and np.any(np.asarray(units) != 1.0):
+            x = self.op("Div", [x, self.const(np.asarray(units, float)[None, :], name="units")])
         src = x
         if log_mask.any():
             pos = self.op("Max", [x, self.const(0.0, name="zero")])
@@ -80,7 +85,11 @@ class GraphBuilder:
             base = self.log1p_col(src, col)
             x = self.op("Sub", [x, self.op("Mul", [base, self.const(np.asarray(mask, float)[None, :], name="relmask")])])
         x = self.op("Sub", [x, self.const(np.asarray(mean)[None, :], name="mean")])
-        return self.op("Div", [x, self.const(np.asarray(scale)[None, :], name="scale")])
+        x = self.op("Div", [x, self.const(np.asarray(scale)[None, :], name="scale")])
+        if zclip is not None:
+            x = self.op("Max", [x, self.const(-zclip, name="zlo")])
+            x = self.op("Min", [x, self.const(zclip, name="zhi")])
+        return x
 
     def mlp(self, x: str, coefs, intercepts, hidden="relu") -> str:
         """sklearn MLP forward pass without the output activation."""
@@ -99,12 +108,15 @@ class GraphBuilder:
 
 
 # ---- numpy references (used for checks and tests) -------------------------------------
-def np_preprocess(X, log_mask, mean, scale, rel=None):
-    return (np_transform(X, log_mask, rel) - mean) / scale
+def np_preprocess(X, log_mask, mean, scale, rel=None, units=None, zclip=None):
+    Z = (np_transform(X, log_mask, rel, units) - mean) / scale
+    return Z if zclip is None else np.clip(Z, -zclip, zclip)
 
 
-def np_transform(X, log_mask, rel=None):
+def np_transform(X, log_mask, rel=None, units=None):
     X = np.asarray(X, dtype=np.float64)
+    if units is not None:
+        X = X / np.asarray(units, float)[None, :]
     m = np.asarray(log_mask, dtype=bool)
     Z = X.copy()
     Z[:, m] = np.log1p(np.maximum(X[:, m], 0.0))
@@ -149,47 +161,89 @@ def np_kmeans(X, log_mask, mean, scale, centers):
     return d2.argmin(1)[:, None].astype(np.int64), np.sqrt(np.maximum(d2, 1e-12))
 
 
+def merge_mlps(models):
+    """Average of several MLPs with the same layer sizes as one wider MLP (exact):
+    first layers side by side, hidden layers block-diagonal, output layers stacked / n."""
+    n = len(models)
+    if n == 1:
+        return models[0]
+    L = len(models[0][0])
+    coefs, inter = [], []
+    for li in range(L):
+        Ws = [np.asarray(m[0][li]) for m in models]
+        bs = [np.asarray(m[1][li]) for m in models]
+        if li == 0:
+            W = np.hstack(Ws)
+            b = np.concatenate(bs)
+        elif li < L - 1:
+            W = np.zeros((sum(w.shape[0] for w in Ws), sum(w.shape[1] for w in Ws)))
+            r = c = 0
+            for w in Ws:
+                W[r:r + w.shape[0], c:c + w.shape[1]] = w
+                r += w.shape[0]
+                c += w.shape[1]
+            b = np.concatenate(bs)
+        else:
+            W = np.vstack(Ws) / n
+            b = np.mean(bs, axis=0)
+        coefs.append(W)
+        inter.append(b)
+    return coefs, inter
+
+
 def quantile_regressor_graph(n_features, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale,
-                             offsets) -> onnx.ModelProto:
-    """MLP on the scaled log target: p = expm1(y_mean + y_scale * mlp(z) + offsets), offsets [q]."""
+                             offsets, link="expm1", **prep) -> onnx.ModelProto:
+    """MLP on a transformed target t: p_q = inverse_link(y_mean + y_scale * mlp(z) + offsets[q]).
+
+    link "expm1": t = log1p(y); link "square": t = sqrt(y) (p = max(., 0)^2)."""
     gb = GraphBuilder(n_features)
-    z = gb.preprocess(gb.input_name, log_mask, mean, scale)
+    z = gb.preprocess(gb.input_name, log_mask, mean, scale, **prep)
     y = gb.mlp(z, coefs, intercepts)                                 # [batch, 1]
     y = gb.op("Add", [gb.op("Mul", [y, gb.const(y_scale, name="ys")]), gb.const(y_mean, name="ym")])
     y = gb.op("Add", [y, gb.const(np.asarray(offsets)[None, :], name="offs")])  # [batch, q]
-    gb.output(gb.expm1_pos(y), "spend_90d", len(offsets))
+    if link == "expm1":
+        out = gb.expm1_pos(y)
+    else:
+        pos = gb.op("Max", [y, gb.const(0.0, name="zero")])
+        out = gb.op("Mul", [pos, pos])
+    gb.output(out, "spend_90d", len(offsets))
     return gb.model("purchasing_power", "spend over the next 90 days, roubles: p10, p50, p90")
 
 
-def np_quantile_regressor(X, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale, offsets):
-    y = np_mlp(np_preprocess(X, log_mask, mean, scale), coefs, intercepts) * y_scale + y_mean
-    return np.maximum(np.expm1(y + np.asarray(offsets)[None, :]), 0.0)
+def np_quantile_regressor(X, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale, offsets, link="expm1",
+                          **prep):
+    y = np_mlp(np_preprocess(X, log_mask, mean, scale, **prep), coefs, intercepts) * y_scale + y_mean
+    y = y + np.asarray(offsets)[None, :]
+    return np.maximum(np.expm1(y), 0.0) if link == "expm1" else np.maximum(y, 0.0) ** 2
 
 
-def classifier_graph(n_features, log_mask, mean, scale, coefs, intercepts, n_out) -> onnx.ModelProto:
+def classifier_graph(n_features, log_mask, mean, scale, coefs, intercepts, n_out, **prep) -> onnx.ModelProto:
     gb = GraphBuilder(n_features)
-    z = gb.preprocess(gb.input_name, log_mask, mean, scale)
+    z = gb.preprocess(gb.input_name, log_mask, mean, scale, **prep)
     p = gb.op("Sigmoid", [gb.mlp(z, coefs, intercepts)])
     gb.output(p, "probability", n_out)
     return gb.model("category_propensity", "probability of any purchase in each group within 30 days")
 
 
-def np_classifier(X, log_mask, mean, scale, coefs, intercepts):
-    return np_sigmoid(np_mlp(np_preprocess(X, log_mask, mean, scale), coefs, intercepts))
+def np_classifier(X, log_mask, mean, scale, coefs, intercepts, **prep):
+    return np_sigmoid(np_mlp(np_preprocess(X, log_mask, mean, scale, **prep), coefs, intercepts))
 
 
 def demand_graph(n_features, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale,
-                 base_cols, offsets_rev, offsets_txn, rel=None, y_lo=None, y_hi=None) -> onnx.ModelProto:
+                 base_cols, offsets_rev, offsets_txn, rel=None, y_lo=None, y_hi=None, units=None,
+                 zclip=None, out_units=(1.0, 1.0)) -> onnx.ModelProto:
     """MLP predicts (scaled) log1p(target) - log1p(base) for 8 revenue + 8 txn horizons.
 
     base_cols = (index of the revenue level column, index of the txn level column) in the input.
     offsets_* = [8, 3] log-space offsets (p10, p50, p90) per horizon.
     Outputs revenue / transactions [batch, 24]: h1_p10, h1_p50, h1_p90, ..., h8_p90.
     y_lo / y_hi [16]: the log deviations are clipped to this range (the training range).
+    units / out_units: revenue is modelled in units of a typical ticket (inputs divided, outputs
+    multiplied back).
     """
     gb = GraphBuilder(n_features)
     x = gb.input_name
-    z = gb.preprocess(x, log_mask, mean, scale, rel)
+    z = gb.preprocess(x, log_mask, mean, scale, rel, units, zclip)
     y = gb.mlp(z, coefs, intercepts)                                   # [batch, 16]
     y = gb.op("Add", [gb.op("Mul", [y, gb.const(np.asarray(y_scale)[None, :], name="ys")]),
                       gb.const(np.asarray(y_mean)[None, :], name="ym")])
@@ -198,29 +252,32 @@ def demand_graph(n_features, log_mask, mean, scale, coefs, intercepts, y_mean, y
         y = gb.op("Min", [y, gb.const(np.asarray(y_hi)[None, :], name="yhi")])
     for k, (name, col, offs) in enumerate((("revenue", base_cols[0], offsets_rev),
                                            ("transactions", base_cols[1], offsets_txn))):
+        unit = float(out_units[k])
         E = np.zeros((16, 24))
         for h in range(8):
             E[8 * k + h, 3 * h:3 * h + 3] = 1.0
-        base = gb.log1p_col(x, col)
+        base = gb.log1p_col(x, col, unit)
         o = gb.op("Add", [gb.op("MatMul", [y, gb.const(E, name="E")]),
                           gb.const(np.asarray(offs).reshape(1, 24), name="offs")])
-        o = gb.op("Add", [o, base])
-        gb.output(gb.expm1_pos(o), name, 24)
+        o = gb.expm1_pos(gb.op("Add", [o, base]))
+        if unit != 1.0:
+            o = gb.op("Mul", [o, gb.const(unit, name="unit")])
+        gb.output(o, name, 24)
     return gb.model("demand_forecast", "weekly revenue and transactions, horizons 1-8, p10/p50/p90")
 
 
 def np_demand(X, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale, base_cols, offsets_rev, offsets_txn,
-              rel=None, y_lo=None, y_hi=None):
+              rel=None, y_lo=None, y_hi=None, units=None, zclip=None, out_units=(1.0, 1.0)):
     X = np.asarray(X, dtype=np.float64)
-    y = np_mlp(np_preprocess(X, log_mask, mean, scale, rel), coefs, intercepts) * y_scale + y_mean
+    y = np_mlp(np_preprocess(X, log_mask, mean, scale, rel, units, zclip), coefs, intercepts) * y_scale + y_mean
     if y_lo is not None:
         y = np.minimum(np.maximum(y, y_lo), y_hi)
     outs = []
     for k, (col, offs) in enumerate(((base_cols[0], offsets_rev), (base_cols[1], offsets_txn))):
-        base = np.log1p(np.maximum(X[:, col], 0.0))[:, None]
+        base = np.log1p(np.maximum(X[:, col] / out_units[k], 0.0))[:, None]
         yk = y[:, 8 * k:8 * k + 8]
         o = np.repeat(yk, 3, axis=1) + np.asarray(offs).reshape(1, 24) + base
-        outs.append(np.maximum(np.expm1(o), 0.0))
+        outs.append(np.maximum(np.expm1(o), 0.0) * out_units[k])
     return outs
 
 

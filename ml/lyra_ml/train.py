@@ -21,8 +21,8 @@ TOLERANCE = {"abs": 1e-3, "rel": 1e-4}
 DESCRIPTIONS = {
     "segmentation": "Customer segment: k-means (k=8) on scaled log RFM features, clusters named in RFM terms; "
                     "distance = Euclidean distance to each segment centroid in the scaled space.",
-    "purchasing_power": "Customer's total card spend over the next 90 days in roubles (p10/p50/p90): MLP on "
-                        "log1p spend with split-conformal residual quantiles.",
+    "purchasing_power": "Customer's total card spend over the next 90 days in roubles (p10/p50/p90): average of "
+                        "MLPs on sqrt(spend) with split-conformal residual quantiles (p50 is the conditional median).",
     "category_propensity": "Probability that the customer buys in each category group within the next 30 days.",
     "demand_forecast": "Weekly revenue (roubles) and transactions of a merchant x category group series, "
                        "1-8 weeks after the origin week, p10/p50/p90 (80% interval).",
@@ -139,8 +139,8 @@ def main(argv=None):
         r = purchasing_power.train(tr, ho, log=log)
         pp = r["pp"]
         args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
-        m = ob.quantile_regressor_graph(len(r["columns"]), *args)
-        exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args)
+        m = ob.quantile_regressor_graph(len(r["columns"]), *args, link=r["link"], **pp.prep)
+        exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, link=r["link"], **pp.prep)
         training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
                     "holdout_to": days(C, 90), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
                     "source": src}
@@ -157,9 +157,9 @@ def main(argv=None):
         r = propensity.train(tr, ho, log=log)
         pp = r["pp"]
         m = ob.classifier_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"],
-                                len(r["groups"]))
+                                len(r["groups"]), **pp.prep)
         exp = ob.np_classifier(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["coefs"],
-                               r["intercepts"])
+                               r["intercepts"], **pp.prep)
         training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
                     "holdout_to": days(C, 30), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
                     "source": src}
@@ -177,7 +177,8 @@ def main(argv=None):
         r = demand.train(ho, log=log)
         pp = r["pp"]
         args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"],
-                r["base_cols"], r["off_rev"], r["off_txn"], pp.rel, r["y_lo"], r["y_hi"])
+                r["base_cols"], r["off_rev"], r["off_txn"], pp.rel, r["y_lo"], r["y_hi"], pp.units, pp.zclip,
+                r["out_units"])
         m = ob.demand_graph(len(r["columns"]), *args)
         rev, txn = ob.np_demand(r["holdout_X"].astype(np.float32), *args)
         o = r["last_origin"]

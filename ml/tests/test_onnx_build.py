@@ -99,3 +99,24 @@ def test_batch_dimension_is_symbolic():
     for n in (1, 7):
         out = ob.run(m, raw_features(n, f))
         assert out["distance"].shape == (n, 2)
+
+
+def test_merge_mlps_is_the_average():
+    f = 5
+    X = RNG.normal(0, 1, (30, f))
+    models = [mlp_weights([f, 7, 4, 1]) for _ in range(3)]
+    c, b = ob.merge_mlps(models)
+    avg = np.mean([ob.np_mlp(X, *m) for m in models], axis=0)
+    assert np.allclose(ob.np_mlp(X, c, b), avg)
+
+
+def test_quantile_regressor_square_link():
+    f = 4
+    X = raw_features(60, f)
+    lm, mu, sc = prep(f)
+    coefs, inter = mlp_weights([f, 8, 1])
+    args = (lm, mu, sc, coefs, inter, 100.0, 30.0, np.array([-20.0, 0.0, 25.0]))
+    m = ob.quantile_regressor_graph(f, *args, link="square")
+    exp = ob.np_quantile_regressor(X, *args, link="square")
+    got = ob.check(m, X, {"spend_90d": exp}, rtol=1e-4, atol=1e-2)
+    assert np.all(got["spend_90d"] >= 0)
