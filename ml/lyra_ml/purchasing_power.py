@@ -63,6 +63,7 @@ def bgnbd_gg(train_df, test_df, log=print) -> np.ndarray:
         for pen in (0.0, 1e-3, 1e-2, 1e-1):
             try:
                 bgf = BetaGeoFitter(penalizer_coef=pen).fit(f, r, T)
+                bg_pen = pen
                 break
             except Exception as e:  # convergence problems on odd data
                 msgs.append(f"  BG/NBD fit with penalizer {pen} failed: {str(e).strip().splitlines()[-1]}")
@@ -70,6 +71,7 @@ def bgnbd_gg(train_df, test_df, log=print) -> np.ndarray:
         for pen in (0.0, 1e-3, 1e-2, 1e-1):
             try:
                 ggf = GammaGammaFitter(penalizer_coef=pen).fit(f[ggsel], mon[ggsel])
+                gg_pen = pen
                 break
             except Exception as e:
                 msgs.append(f"  Gamma-Gamma fit with penalizer {pen} failed: {str(e).strip().splitlines()[-1]}")
@@ -87,8 +89,9 @@ def bgnbd_gg(train_df, test_df, log=print) -> np.ndarray:
     pop_mean = p * v / (q - 1)
     w = (p * ft) / (p * ft + q - 1)
     cond = np.where((ft > 0) & (mt > 0), (1 - w) * pop_mean + w * mt, pop_mean)
-    return np.asarray(n * cond, float), {"bgnbd": {k: float(x) for k, x in bgf.params_.items()},
-                                         "gamma_gamma": {k: float(x) for k, x in ggf.params_.items()}}
+    return np.asarray(n * cond, float), {"bgnbd": {**{k: float(x) for k, x in bgf.params_.items()}, "penalizer": bg_pen},
+                                         "gamma_gamma": {**{k: float(x) for k, x in ggf.params_.items()},
+                                                         "penalizer": gg_pen}}
 
 
 def naive_rate(df) -> np.ndarray:

@@ -62,23 +62,34 @@ def write_segmentation(d, r, t):
              ["adjusted Rand index, bootstrap refits (mean)", f(mm["ari_bootstrap_mean"]), "–", ">= 0.8",
               f(mm["ari_bootstrap_mean"] >= 0.8)],
              ["adjusted Rand index, bootstrap refits (min)", f(mm["ari_bootstrap_min"]), "–", "–", "–"],
+             ["ARI of refits on the holdout customers themselves (mean)", f(mm["ari_holdout_refit_mean"]), "–",
+              "– (drift, no goal)", "–"],
+             ["ARI of refits on the holdout customers themselves (min)", f(mm["ari_holdout_refit_min"]), "–", "–", "–"],
              ["silhouette (holdout, 10k sample)", f(mm["silhouette"]), "–", "–", "–"],
              ["silhouette (training)", f(mm["silhouette_train"]), "–", "–", "–"],
          ]),
-         f"\nARI: the trained model labels every holdout customer; k-means is refitted on {mm['n_bootstrap']} "
-         "bootstrap resamples of the holdout customers (same scaling, n_init 10), each refit labels every "
-         "holdout customer, and the ARI against the trained model's labels is taken.\n",
-         "\n## Segments\n\n",
+         f"\nARI (the goal, stability under resampling): the trained model labels every holdout customer; k-means "
+         f"is refitted on {mm['n_bootstrap']} bootstrap resamples of the training customers (same scaling, n_init "
+         "10), each refit labels every holdout customer, and the ARI against the trained model's labels is taken. "
+         "The second ARI refits on bootstrap resamples of the holdout customers instead: it also measures how far "
+         "the customer base has moved between the two dates.\n",
+         "\n## Segments\n\nEvery cluster gets exactly one of the eight names. Where the data has fewer lapsed "
+         "groups than the names assume (here most customers bought within the last weeks), a name can only be "
+         "approximate: read it together with the centroid.\n\n",
          table(["id", "name", "share (train)", "share (holdout)", "centroid", "R/F/M/new percentiles"],
                [[x["id"], x["name"], f"{x['share_train']:.1%}", f"{x['share_holdout']:.1%}", x["description"],
                  "/".join(f"{v:.2f}" for v in x["rfm_percentiles"].values())] for x in r["segments"]]),
          "\n## Feature-set choice (training snapshot only)\n\n",
-         table(["features", "columns", "bootstrap ARI mean", "min", "silhouette"],
-               [[c["features"], c["columns"], f(c["ari_mean"]), f(c["ari_min"]), f(c["silhouette"])]
-                for c in m["validation"]["candidates"]]),
+         table(["features", "columns", "bootstrap ARI mean", "min", "silhouette", "naming cost"],
+               [[c["features"], c["columns"], f(c["ari_mean"]), f(c["ari_min"]), f(c["silhouette"]),
+                 f(c["naming_cost"])] for c in m["validation"]["candidates"]]),
          f"\nRule: {m['validation']['rule']}. Chosen: **{m['validation']['chosen']}**.\n",
          "\n## Goals\n\n", goal_lines(m["goals"])]
     _write(os.path.join(d, "segmentation.md"), "".join(s))
+
+
+def _params(p):
+    return ", ".join(f"{k} = {v:.4g}" for k, v in p.items())
 
 
 def write_purchasing_power(d, r, t):
@@ -102,7 +113,9 @@ def write_purchasing_power(d, r, t):
          table(["metric", "model (p50)", "BG/NBD x Gamma-Gamma", "naive 365-day rate", "goal", "met?"], rows),
          "\nBG/NBD and Gamma-Gamma (`lifetimes`) are fitted on the training snapshot's bg_* columns "
          "(purchase days in the last 365 days) and predict expected purchase days x expected value per day "
-         "over 90 days; naive rate = spend_365 x 90 / 365.\n",
+         "over 90 days; naive rate = spend_365 x 90 / 365. Fitted parameters (the smallest penalizer that "
+         f"converged): BG/NBD {_params(m['baseline_params']['bgnbd'])}; Gamma-Gamma "
+         f"{_params(m['baseline_params']['gamma_gamma'])}.\n",
          "\n## Validation (training snapshot only)\n\n",
          table(["config", "epochs", "RMSE", "MAE", "top-decile capture", "total error"],
                [[c["config"], c.get("iterations", "–"), f(c["rmse"]), f(c["mae"]), f(c["top_decile_capture"]),

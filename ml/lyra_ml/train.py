@@ -19,8 +19,8 @@ from .data import load_snapshot, sample_rows  # noqa: E402
 
 TOLERANCE = {"abs": 1e-3, "rel": 1e-4}
 DESCRIPTIONS = {
-    "segmentation": "Customer segment: k-means (k=8) on scaled log RFM features, clusters named in RFM terms; "
-                    "distance = Euclidean distance to each segment centroid in the scaled space.",
+    "segmentation": "Customer segment: k-means (k=8) on scaled (log1p where skewed) features, clusters named in "
+                    "RFM terms; distance = Euclidean distance to each segment centroid in the scaled space.",
     "purchasing_power": "Customer's total card spend over the next 90 days in roubles (p10/p50/p90): average of "
                         "MLPs on sqrt(spend) with split-conformal residual quantiles (p50 is the conditional median).",
     "category_propensity": "Probability that the customer buys in each category group within the next 30 days.",

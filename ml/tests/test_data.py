@@ -36,7 +36,7 @@ def test_names_are_a_permutation_and_follow_rfm():
             "true": k}))
     df = pd.concat(rows, ignore_index=True)
     labels = (df["true"].to_numpy() * 3) % K          # scrambled cluster ids
-    perm, _ = name_clusters(df, labels)
+    perm, _, _ = name_clusters(df, labels)
     assert sorted(perm) == list(range(K))
     for i in range(K):                                 # NAMES[i] goes to the cluster built from prototype i
         assert perm[i] == (i * 3) % K, NAMES[i]
