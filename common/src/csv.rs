@@ -308,7 +308,10 @@ impl<'a> ser::Serializer for FieldSerializer<'a> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, CsvError> {
-        Err(CsvError(format!("{}: a struct variant in a CSV row", self.name)))
+        Err(CsvError(format!(
+            "{}: a struct variant in a CSV row",
+            self.name
+        )))
     }
 }
 
@@ -364,7 +367,10 @@ mod tests {
     #[test]
     fn formulas_are_neutralised_and_quotes_escaped() {
         for (text, expected) in [
-            ("=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""),
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
             ("+1", "'+1"),
             ("-1+2", "'-1+2"),
             ("@SUM(A1)", "'@SUM(A1)"),
