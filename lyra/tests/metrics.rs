@@ -3,6 +3,8 @@
 //! figures under the privacy rules, the customers, categories, competitors and forecast
 //! pages, tenant isolation (through the API, and through the SQL functions called directly),
 //! the access matrix, forged tokens, CSV with formula injection, and the OpenAPI document.
+// Amounts are written roubles_kopecks (1500_00 is 1,500 roubles).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 mod support;
 
@@ -268,7 +270,7 @@ impl World {
         .await
         .unwrap();
         let mut tx = admin.begin().await.unwrap();
-        lyra_ingest::store::rebuild_rollups(&mut *tx).await.unwrap();
+        lyra_ingest::store::rebuild_rollups(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
 
         let auth = Running::start(lyra_auth::build(db.settings()).await.unwrap());
