@@ -346,6 +346,15 @@ impl World {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// A page of one outlet over the test's period.
+    async fn page(&self, page: &str, merchant: i64, token: &str) -> Value {
+        self.get(
+            &format!("/v1/metrics/{page}?{}", query(Some(merchant), FROM, TO)),
+            token,
+        )
+        .await
+    }
+
     fn expected(&self, merchants: &[i64], from: Date, to: Date) -> Expected {
         Expected::of(&self.txns, merchants, from, to)
     }
@@ -396,12 +405,7 @@ async fn kpis_comparisons_and_peer_medians_match_the_transactions() {
         .login("owner@alpha.example", Membership::Member(A, Role::Owner))
         .await;
 
-    let body = w
-        .get(
-            &format!("/v1/metrics/overview?{}", query(Some(A_GROCERY), FROM, TO)),
-            &owner,
-        )
-        .await;
+    let body = w.page("overview", A_GROCERY, &owner).await;
     let now = w.expected(&[A_GROCERY], FROM, TO);
     let before = w.expected(&[A_GROCERY], PREV_FROM, PREV_TO);
     assert_eq!(body["meta"]["compare_from"], PREV_FROM.to_string());
@@ -502,15 +506,7 @@ async fn kpis_comparisons_and_peer_medians_match_the_transactions() {
     );
 
     // Daily series add up to the period; the driver tree adds up to the revenue change.
-    let series = w
-        .get(
-            &format!(
-                "/v1/metrics/timeseries?{}",
-                query(Some(A_GROCERY), FROM, TO)
-            ),
-            &owner,
-        )
-        .await;
+    let series = w.page("timeseries", A_GROCERY, &owner).await;
     assert_eq!(series["grain"], "day");
     let points = series["points"].as_array().unwrap();
     assert_eq!(
@@ -541,12 +537,7 @@ async fn kpis_comparisons_and_peer_medians_match_the_transactions() {
         "the first week is clipped to the period"
     );
     assert_eq!(weekly["points"][1]["bucket"], "2026-10-05");
-    let drivers = w
-        .get(
-            &format!("/v1/metrics/drivers?{}", query(Some(A_GROCERY), FROM, TO)),
-            &owner,
-        )
-        .await;
+    let drivers = w.page("drivers", A_GROCERY, &owner).await;
     let factors = drivers["factors"].as_array().unwrap();
     assert_eq!(
         factors.iter().map(|f| int(&f["contribution"])).sum::<i64>(),
@@ -596,15 +587,7 @@ async fn peer_figures_and_small_cells_follow_the_privacy_rules() {
         .await;
 
     // Eight pharmacies in Kazan, but four are C's own: four peers are too few.
-    let body = w
-        .get(
-            &format!(
-                "/v1/metrics/competitors?{}",
-                query(Some(C_PHARMACIES[0]), FROM, TO)
-            ),
-            &gamma,
-        )
-        .await;
+    let body = w.page("competitors", C_PHARMACIES[0], &gamma).await;
     for rank in body["ranks"].as_array().unwrap() {
         assert_eq!(hidden(&rank["peer_median"]), "fewer_than_5_peers");
         assert_eq!(hidden(&rank["percentile"]), "fewer_than_5_peers");
@@ -615,12 +598,7 @@ async fn peer_figures_and_small_cells_follow_the_privacy_rules() {
 
     // Six restaurants, one with 95% of the revenue: revenue figures are withheld, the
     // customer counts (each holds a sixth) are not.
-    let body = w
-        .get(
-            &format!("/v1/metrics/competitors?{}", query(Some(A_CAFE), FROM, TO)),
-            &alpha,
-        )
-        .await;
+    let body = w.page("competitors", A_CAFE, &alpha).await;
     assert_eq!(
         hidden(&kpi(&body, "revenue")["peer_median"]),
         "dominant_peer"
@@ -636,15 +614,7 @@ async fn peer_figures_and_small_cells_follow_the_privacy_rules() {
     );
 
     // The grocery: market share each week, and customer flows to and from its peers.
-    let body = w
-        .get(
-            &format!(
-                "/v1/metrics/competitors?{}",
-                query(Some(A_GROCERY), FROM, TO)
-            ),
-            &alpha,
-        )
-        .await;
+    let body = w.page("competitors", A_GROCERY, &alpha).await;
     let shares = body["market_share"].as_array().unwrap();
     let week = shares.iter().find(|s| s["week"] == "2026-10-05").unwrap();
     let in_week = |m: i64| -> i64 {
@@ -688,15 +658,7 @@ async fn peer_figures_and_small_cells_follow_the_privacy_rules() {
 
     // Demographics: no released cell under 10 customers, and the withheld ones never add
     // up to a small group that subtraction from the total would reveal.
-    let body = w
-        .get(
-            &format!(
-                "/v1/metrics/customers/demographics?{}",
-                query(Some(A_GROCERY), FROM, TO)
-            ),
-            &alpha,
-        )
-        .await;
+    let body = w.page("customers/demographics", A_GROCERY, &alpha).await;
     let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
     for c in 1..=60i64 {
         let age = 2026 - (1960 + c % 40);
@@ -745,15 +707,7 @@ async fn peer_figures_and_small_cells_follow_the_privacy_rules() {
     );
 
     // The heatmap: 168 cells, none released under 10 customers.
-    let body = w
-        .get(
-            &format!(
-                "/v1/metrics/customers/heatmap?{}",
-                query(Some(A_GROCERY), FROM, TO)
-            ),
-            &alpha,
-        )
-        .await;
+    let body = w.page("customers/heatmap", A_GROCERY, &alpha).await;
     let cells = body["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 168);
     for cell in cells {
@@ -763,12 +717,7 @@ async fn peer_figures_and_small_cells_follow_the_privacy_rules() {
     }
 
     // Partners: the pharmacy shares 12 customers; the clothes shop only 3, withheld.
-    let body = w
-        .get(
-            &format!("/v1/metrics/partners?{}", query(Some(A_GROCERY), FROM, TO)),
-            &alpha,
-        )
-        .await;
+    let body = w.page("partners", A_GROCERY, &alpha).await;
     let partners = body["partners"].as_array().unwrap();
     assert_eq!(partners.len(), 1, "{body}");
     assert_eq!(partners[0]["category_group"], "pharmacy");

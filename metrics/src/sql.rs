@@ -4,10 +4,25 @@
 //! outlet of another organisation and return aggregates only; the organisation's own
 //! rollups and forecasts are read directly, under row-level security.
 
-use sqlx::PgConnection;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, PgConnection, Postgres};
 use time::Date;
 
 use crate::params::{Grain, Period};
+
+/// `SELECT * FROM metrics.<function>(merchant, from, to, …)`, the shape of every outlet
+/// function (further arguments are bound after the period).
+fn outlet_function<'q, T>(
+    sql: &'q str,
+    merchant: Option<i64>,
+    p: Period,
+) -> QueryAs<'q, Postgres, T, PgArguments>
+where
+    T: for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_as(sql).bind(merchant).bind(p.from).bind(p.to)
+}
 
 /// Own KPIs, or one peer's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -26,10 +41,7 @@ pub struct Kpis {
 
 /// KPIs of the outlets in scope (`merchant` None: all of the organisation's).
 pub async fn kpis(conn: &mut PgConnection, merchant: Option<i64>, p: Period) -> sqlx::Result<Kpis> {
-    sqlx::query_as("SELECT * FROM metrics.kpis($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.kpis($1, $2, $3)", merchant, p)
         .fetch_one(conn)
         .await
 }
@@ -40,12 +52,13 @@ pub async fn peer_kpis(
     merchant: i64,
     p: Period,
 ) -> sqlx::Result<Vec<Kpis>> {
-    sqlx::query_as("SELECT * FROM metrics.peer_kpis($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
-        .fetch_all(conn)
-        .await
+    outlet_function(
+        "SELECT * FROM metrics.peer_kpis($1, $2, $3)",
+        Some(merchant),
+        p,
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// One bucket of a series.
@@ -72,10 +85,7 @@ pub async fn series(
     p: Period,
     grain: Grain,
 ) -> sqlx::Result<Vec<SeriesRow>> {
-    sqlx::query_as("SELECT * FROM metrics.series($1, $2, $3, $4)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.series($1, $2, $3, $4)", merchant, p)
         .bind(grain.as_sql())
         .fetch_all(conn)
         .await
@@ -100,12 +110,13 @@ pub async fn market_share(
     merchant: i64,
     p: Period,
 ) -> sqlx::Result<Vec<ShareRow>> {
-    sqlx::query_as("SELECT * FROM metrics.market_share($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
-        .fetch_all(conn)
-        .await
+    outlet_function(
+        "SELECT * FROM metrics.market_share($1, $2, $3)",
+        Some(merchant),
+        p,
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Customer flows between one outlet and its peers.
@@ -129,10 +140,7 @@ pub struct FlowsRow {
 
 /// Flows for one outlet.
 pub async fn flows(conn: &mut PgConnection, merchant: i64, p: Period) -> sqlx::Result<FlowsRow> {
-    sqlx::query_as("SELECT * FROM metrics.flows($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.flows($1, $2, $3)", Some(merchant), p)
         .fetch_one(conn)
         .await
 }
@@ -158,12 +166,13 @@ pub async fn demographics(
     merchant: Option<i64>,
     p: Period,
 ) -> sqlx::Result<Vec<DemographicRow>> {
-    sqlx::query_as("SELECT * FROM metrics.demographics($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
-        .fetch_all(conn)
-        .await
+    outlet_function(
+        "SELECT * FROM metrics.demographics($1, $2, $3)",
+        merchant,
+        p,
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// One weekday × hour cell.
@@ -187,10 +196,7 @@ pub async fn heatmap(
     merchant: Option<i64>,
     p: Period,
 ) -> sqlx::Result<Vec<HeatRow>> {
-    sqlx::query_as("SELECT * FROM metrics.heatmap($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.heatmap($1, $2, $3)", merchant, p)
         .fetch_all(conn)
         .await
 }
@@ -212,10 +218,7 @@ pub async fn cohorts(
     merchant: Option<i64>,
     p: Period,
 ) -> sqlx::Result<Vec<CohortRow>> {
-    sqlx::query_as("SELECT * FROM metrics.cohorts($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.cohorts($1, $2, $3)", merchant, p)
         .fetch_all(conn)
         .await
 }
@@ -241,10 +244,7 @@ pub async fn segments(
     merchant: Option<i64>,
     p: Period,
 ) -> sqlx::Result<Vec<SegmentRow>> {
-    sqlx::query_as("SELECT * FROM metrics.segments($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.segments($1, $2, $3)", merchant, p)
         .fetch_all(conn)
         .await
 }
@@ -271,13 +271,14 @@ pub async fn purchasing_power(
     p: Period,
     edges: &[i64],
 ) -> sqlx::Result<Vec<PowerRow>> {
-    sqlx::query_as("SELECT * FROM metrics.purchasing_power($1, $2, $3, $4)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
-        .bind(edges)
-        .fetch_all(conn)
-        .await
+    outlet_function(
+        "SELECT * FROM metrics.purchasing_power($1, $2, $3, $4)",
+        merchant,
+        p,
+    )
+    .bind(edges)
+    .fetch_all(conn)
+    .await
 }
 
 /// One category group of the customers' wallet.
@@ -301,10 +302,7 @@ pub async fn categories(
     merchant: Option<i64>,
     p: Period,
 ) -> sqlx::Result<Vec<CategoryRow>> {
-    sqlx::query_as("SELECT * FROM metrics.categories($1, $2, $3)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
+    outlet_function("SELECT * FROM metrics.categories($1, $2, $3)", merchant, p)
         .fetch_all(conn)
         .await
 }
@@ -353,13 +351,14 @@ pub async fn partners(
     p: Period,
     limit: i32,
 ) -> sqlx::Result<Vec<PartnerRow>> {
-    sqlx::query_as("SELECT * FROM metrics.partners($1, $2, $3, $4)")
-        .bind(merchant)
-        .bind(p.from)
-        .bind(p.to)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+    outlet_function(
+        "SELECT * FROM metrics.partners($1, $2, $3, $4)",
+        merchant,
+        p,
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }
 
 /// One week of a demand forecast.
