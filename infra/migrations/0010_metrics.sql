@@ -148,6 +148,18 @@ CREATE FUNCTION metrics.latest_propensities() RETURNS TABLE (as_of date, model_v
 AS $$ SELECT s.as_of, s.model_version FROM pipeline.category_propensities s
        ORDER BY s.as_of DESC, s.model_version DESC LIMIT 1 $$;
 
+-- The customers of the outlets `ids` between t0 and t1: net spend and purchases each
+-- (customers with refunds only have 0 purchases).
+CREATE FUNCTION metrics.period_customers(ids bigint[], t0 timestamptz, t1 timestamptz)
+    RETURNS TABLE (customer_id bigint, revenue bigint, purchases bigint)
+    LANGUAGE sql STABLE ROWS 5000 SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.customer_id, sum(t.amount_minor)::bigint, count(*) FILTER (WHERE t.amount_minor > 0)
+      FROM ingest.transactions t
+     WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1
+     GROUP BY t.customer_id
+$$;
+
 -- The start of a Moscow day.
 CREATE FUNCTION metrics.day_start(d date) RETURNS timestamptz
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
@@ -173,11 +185,7 @@ DECLARE
 BEGIN
     RETURN QUERY
     WITH per_customer AS (
-        SELECT t.customer_id, sum(t.amount_minor) AS revenue,
-               count(*) FILTER (WHERE t.amount_minor > 0) AS purchases
-          FROM ingest.transactions t
-         WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1
-         GROUP BY t.customer_id
+        SELECT * FROM metrics.period_customers(ids, t0, t1)
     ), newcomers AS (
         SELECT mc.customer_id FROM ingest.merchant_customers mc
          WHERE mc.merchant_id = ANY (ids)
@@ -378,11 +386,7 @@ DECLARE
 BEGIN
     RETURN QUERY
     WITH per_customer AS (
-        SELECT t.customer_id, sum(t.amount_minor) AS revenue
-          FROM ingest.transactions t
-         WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1
-         GROUP BY t.customer_id
-        HAVING count(*) FILTER (WHERE t.amount_minor > 0) > 0
+        SELECT * FROM metrics.period_customers(ids, t0, t1) x WHERE x.purchases > 0
     ), described AS (
         SELECT pc.revenue, c.gender::text AS gender, c.home_region AS region,
                CASE WHEN a < 18 THEN 'under_18' WHEN a < 25 THEN '18-24' WHEN a < 35 THEN '25-34'
@@ -475,12 +479,7 @@ BEGIN
     SELECT l.as_of, l.model_version INTO s_as_of, s_version FROM metrics.latest_segments() l;
     RETURN QUERY
     WITH per_customer AS (
-        SELECT t.customer_id, sum(t.amount_minor) AS revenue,
-               count(*) FILTER (WHERE t.amount_minor > 0) AS purchases
-          FROM ingest.transactions t
-         WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1
-         GROUP BY t.customer_id
-        HAVING count(*) FILTER (WHERE t.amount_minor > 0) > 0
+        SELECT * FROM metrics.period_customers(ids, t0, t1) x WHERE x.purchases > 0
     )
     SELECT s_as_of, s.segment_name, count(*), sum(pc.revenue)::bigint, sum(pc.purchases)::bigint
       FROM per_customer pc
@@ -512,8 +511,7 @@ BEGIN
     SELECT l.as_of, l.model_version INTO p_as_of, p_version FROM metrics.latest_purchasing_power() l;
     RETURN QUERY
     WITH period_customers AS (
-        SELECT DISTINCT t.customer_id FROM ingest.transactions t
-         WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1 AND t.amount_minor > 0
+        SELECT x.customer_id FROM metrics.period_customers(ids, t0, t1) x WHERE x.purchases > 0
     ), predicted AS (
         SELECT pc.customer_id, round(pp.p50::numeric * 100)::bigint AS spend
           FROM period_customers pc
@@ -552,8 +550,7 @@ BEGIN
     SELECT l.as_of, l.model_version INTO c_as_of, c_version FROM metrics.latest_propensities() l;
     RETURN QUERY
     WITH period_customers AS (
-        SELECT DISTINCT t.customer_id FROM ingest.transactions t
-         WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1 AND t.amount_minor > 0
+        SELECT x.customer_id FROM metrics.period_customers(ids, t0, t1) x WHERE x.purchases > 0
     ), per_merchant AS (
         SELECT t.merchant_id, t.customer_id, sum(t.amount_minor) AS spend,
                count(*) FILTER (WHERE t.amount_minor > 0) AS purchases
@@ -628,8 +625,7 @@ DECLARE
 BEGIN
     RETURN QUERY
     WITH period_customers AS MATERIALIZED (
-        SELECT DISTINCT t.customer_id FROM ingest.transactions t
-         WHERE t.merchant_id = ANY (ids) AND t.booked_at >= t0 AND t.booked_at < t1 AND t.amount_minor > 0
+        SELECT x.customer_id FROM metrics.period_customers(ids, t0, t1) x WHERE x.purchases > 0
     ), own AS (
         SELECT DISTINCT c.category_group, m.city FROM ingest.merchants m
           JOIN ingest.mcc_codes c ON c.mcc = m.mcc WHERE m.merchant_id = ANY (ids)
