@@ -9,11 +9,13 @@
 //! - [`localpg`]: a private PostgreSQL cluster for development and tests.
 //! - [`mcc`]: the merchant category catalogue.
 //! - [`formats`]: the bank file formats that `lyra generate` writes and ingest reads.
+//! - [`csv`]: CSV downloads from any rows, with formula injection neutralised.
 //! - [`token`]: access-token claims and verification (gateway and every service).
 //! - `testing` (feature `testing`): throwaway databases for integration tests.
 
 pub mod calendar;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod formats;
 pub mod localpg;

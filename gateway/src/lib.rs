@@ -72,6 +72,8 @@ pub const ROUTES: &[Route] = &[
     route("/v1/quarantine", Service::Ingest, true, false),
     route("/v1/models", Service::ModelSvc, true, false),
     route("/v1/pipeline", Service::Pipeline, true, false),
+    // The API description is public; the figures need a token.
+    route("/v1/metrics/openapi.json", Service::Metrics, false, false),
     route("/v1/metrics", Service::Metrics, true, false),
     route("/v1/audiences", Service::Metrics, true, false),
     route("/v1/openapi.json", Service::Metrics, false, false),
@@ -382,5 +384,8 @@ mod tests {
         assert_eq!(svc("/v1"), None);
         assert_eq!(svc("/"), Some(Service::App));
         assert_eq!(svc("/customers"), Some(Service::App));
+        assert!(route_for("/v1/metrics/overview").unwrap().token);
+        assert!(!route_for("/v1/metrics/openapi.json").unwrap().token);
+        assert_eq!(svc("/v1/metrics/openapi.json"), Some(Service::Metrics));
     }
 }

@@ -10,7 +10,8 @@
 //! - `lyra features export` — feature snapshots as Parquet, for training in ml/.
 //! - `lyra pipeline run JOB|all` — features, scoring, forecasts, peer groups.
 //! - `lyra report realism` — measure the realism claims of a data set.
-//! - `lyra bench generate | gateway` — each figure next to its peer, measured in one run.
+//! - `lyra bench generate | gateway | ingest | metrics` — each figure next to its peer (or its
+//!   budget), measured in one run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,6 +154,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Every metrics page as the demo owner: cold, p50 and p99 against the page budget.
+    Metrics {
+        /// Requests per page.
+        #[arg(long, default_value_t = 640)]
+        requests: usize,
+        /// Concurrent users.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Generate to files and compare with writing the same number of bytes plainly.
     Generate {
         #[command(flatten)]
@@ -241,6 +251,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 requests,
                 concurrency,
             } => bench::gateway(requests, concurrency).await,
+            BenchCommand::Metrics {
+                requests,
+                concurrency,
+            } => bench::metrics(requests, concurrency).await,
         },
     }
 }

@@ -489,7 +489,9 @@ async fn forecast(
 }
 
 /// Rebuilds the peer groups as of `as_of`: each category group × city, with the merchants
-/// that sold in the 90 days before.
+/// that sold in the 90 days before. The definition is the SQL function
+/// `pipeline.peer_group_members` (migration 0010), which metrics also uses when no run has
+/// stored groups yet: one definition.
 async fn peers(ctx: &Context, as_of: Date) -> anyhow::Result<serde_json::Value> {
     let mut tx = ctx.pool.begin().await?;
     sqlx::query("DELETE FROM pipeline.peer_groups WHERE as_of = $1")
@@ -497,15 +499,8 @@ async fn peers(ctx: &Context, as_of: Date) -> anyhow::Result<serde_json::Value> 
         .execute(&mut *tx)
         .await?;
     let groups = sqlx::query(
-        "WITH active AS (
-             SELECT DISTINCT d.merchant_id FROM ingest.merchant_daily d
-             WHERE d.day >= $1::date - 90 AND d.day < $1::date AND d.transactions > 0
-         ), members AS (
-             SELECT c.category_group || ':' || m.city AS peer_group, c.category_group, m.city,
-                    m.merchant_id
-             FROM active a
-             JOIN ingest.merchants m ON m.merchant_id = a.merchant_id
-             JOIN ingest.mcc_codes c ON c.mcc = m.mcc
+        "WITH members AS (
+             SELECT * FROM pipeline.peer_group_members($1)
          ), groups AS (
              INSERT INTO pipeline.peer_groups (as_of, peer_group, category_group, city, members)
              SELECT $1, peer_group, category_group, city, count(*) FROM members
