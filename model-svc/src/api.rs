@@ -115,7 +115,11 @@ pub async fn guard(
         Err(e) => return e.into_response(),
     };
     if !access.allows(&claims) {
-        tracing::info!(sub = claims.sub, role = claims.role.as_str(), "access denied");
+        tracing::info!(
+            sub = claims.sub,
+            role = claims.role.as_str(),
+            "access denied"
+        );
         return ApiError::Forbidden(access.requirement()).into_response();
     }
     parts.extensions.insert(claims);
@@ -180,19 +184,29 @@ pub async fn upload(
         serde_json::from_slice::<Value>(bytes)
             .map_err(|e| ApiError::Unprocessable(format!("{part} is not JSON: {e}")))
     };
-    let (contract, sample) = (json("contract.json", &contract)?, json("sample.json", &sample)?);
+    let (contract, sample) = (
+        json("contract.json", &contract)?,
+        json("sample.json", &sample)?,
+    );
 
     let checked = {
-        let (name, onnx, contract, sample) = (name.clone(), onnx.clone(), contract.clone(), sample.clone());
+        let (name, onnx, contract, sample) =
+            (name.clone(), onnx.clone(), contract.clone(), sample.clone());
         let _cpu = state.cpu.acquire().await.map_err(anyhow::Error::from)?;
-        tokio::task::spawn_blocking(move || validate(&name, &onnx, &contract, &sample).map(|v| v.report))
-            .await
-            .map_err(anyhow::Error::from)?
+        tokio::task::spawn_blocking(move || {
+            validate(&name, &onnx, &contract, &sample).map(|v| v.report)
+        })
+        .await
+        .map_err(anyhow::Error::from)?
     };
     let report = match checked {
         Ok(report) => report,
         Err(report) => {
-            tracing::info!(model = name, problems = report.problems.len(), "upload failed validation");
+            tracing::info!(
+                model = name,
+                problems = report.problems.len(),
+                "upload failed validation"
+            );
             return Err(ApiError::Invalid(name, Box::new(report)));
         }
     };
@@ -208,7 +222,12 @@ pub async fn upload(
         },
     )
     .await?;
-    tracing::info!(model = name, version = stored.version, by = claims.sub, "model version stored");
+    tracing::info!(
+        model = name,
+        version = stored.version,
+        by = claims.sub,
+        "model version stored"
+    );
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -226,11 +245,10 @@ pub async fn activate(
     Path((name, version)): Path<(String, String)>,
     Extension(claims): Extension<Claims>,
 ) -> Result<Json<registry::Activated>, ApiError> {
-    let version: i32 = version
-        .parse()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| ApiError::NotFound(format!("model {name:?} has no version {version:?}")))?;
+    let version: i32 =
+        version.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
+            ApiError::NotFound(format!("model {name:?} has no version {version:?}"))
+        })?;
     let done = registry::activate(state.db.pool(), &name, version, &claims.sub).await?;
     // This instance need not wait for its own notification.
     state.live.refresh().await.ok();

@@ -83,7 +83,10 @@ fn value(v: Option<f64>, nan_ok: bool, place: impl Fn() -> String) -> Result<f32
             if f.is_finite() {
                 Ok(f)
             } else {
-                Err(invalid(format!("{}: {x:?} does not fit a float32", place())))
+                Err(invalid(format!(
+                    "{}: {x:?} does not fit a float32",
+                    place()
+                )))
             }
         }
     }
@@ -184,7 +187,11 @@ mod tests {
     }
 
     fn run(body: serde_json::Value, nan: &[&str]) -> Result<(Vec<f32>, usize), BatchError> {
-        matrix(&contract(nan), parse(body.to_string().as_bytes()).unwrap(), 4)
+        matrix(
+            &contract(nan),
+            parse(body.to_string().as_bytes()).unwrap(),
+            4,
+        )
     }
 
     fn message(body: serde_json::Value) -> String {
@@ -207,7 +214,10 @@ mod tests {
     #[test]
     fn every_refusal_names_the_place() {
         let cases = [
-            (serde_json::json!({"columns": {"a": [1], "b": [2]}}), "missing column(s): \"c\""),
+            (
+                serde_json::json!({"columns": {"a": [1], "b": [2]}}),
+                "missing column(s): \"c\"",
+            ),
             (
                 serde_json::json!({"columns": {"a": [1], "b": [2], "c": [3], "d": [4]}}),
                 "unknown column(s): \"d\"",
@@ -220,11 +230,20 @@ mod tests {
                 serde_json::json!({"columns": {"a": [1, 2], "b": [2, null], "c": [3, 4]}}),
                 "columns.b[1]: null (NaN) is not allowed",
             ),
-            (serde_json::json!({"rows": [[1, 2, 3], [1, 2]]}), "rows[1] has 2 values, expected 3"),
-            (serde_json::json!({"rows": [[1, 2, 1e300]]}), "rows[0][2] (column \"c\"): 1e300 does not fit a float32"),
+            (
+                serde_json::json!({"rows": [[1, 2, 3], [1, 2]]}),
+                "rows[1] has 2 values, expected 3",
+            ),
+            (
+                serde_json::json!({"rows": [[1, 2, 1e300]]}),
+                "rows[0][2] (column \"c\"): 1e300 does not fit a float32",
+            ),
             (serde_json::json!({"rows": []}), "no rows"),
             (serde_json::json!({}), "either \"columns\""),
-            (serde_json::json!({"rows": vec![vec![1, 2, 3]; 5]}), "5 rows is more than the 4"),
+            (
+                serde_json::json!({"rows": vec![vec![1, 2, 3]; 5]}),
+                "5 rows is more than the 4",
+            ),
         ];
         for (body, needle) in cases {
             let m = message(body.clone());

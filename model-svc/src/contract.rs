@@ -22,7 +22,11 @@ pub struct Problem {
 
 impl Problem {
     /// A problem from its three parts.
-    pub fn new(what: impl Into<String>, expected: impl Into<String>, found: impl Into<String>) -> Problem {
+    pub fn new(
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Problem {
         Problem {
             what: what.into(),
             expected: expected.into(),
@@ -33,7 +37,11 @@ impl Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: expected {}, found {}", self.what, self.expected, self.found)
+        write!(
+            f,
+            "{}: expected {}, found {}",
+            self.what, self.expected, self.found
+        )
     }
 }
 
@@ -238,7 +246,11 @@ impl Contract {
         );
         for (place, spec) in tensors {
             if spec.name.trim().is_empty() {
-                problems.push(Problem::new(format!("{place}.name"), "a tensor name", "an empty name"));
+                problems.push(Problem::new(
+                    format!("{place}.name"),
+                    "a tensor name",
+                    "an empty name",
+                ));
             }
             if Dtype::parse(&spec.dtype).is_none() {
                 problems.push(Problem::new(
@@ -257,7 +269,11 @@ impl Contract {
             let mut seen = HashSet::new();
             for column in &spec.columns {
                 if column.is_empty() {
-                    problems.push(Problem::new(format!("{place}.columns"), "non-empty column names", "an empty name"));
+                    problems.push(Problem::new(
+                        format!("{place}.columns"),
+                        "non-empty column names",
+                        "an empty name",
+                    ));
                 } else if !seen.insert(column.as_str()) {
                     problems.push(Problem::new(
                         format!("{place}.columns"),
@@ -268,7 +284,11 @@ impl Contract {
             }
         }
         if self.outputs.is_empty() {
-            problems.push(Problem::new("contract.outputs", "at least one output", "none"));
+            problems.push(Problem::new(
+                "contract.outputs",
+                "at least one output",
+                "none",
+            ));
         }
         let mut names = HashSet::new();
         for output in &self.outputs {
@@ -385,7 +405,10 @@ mod tests {
 
     #[test]
     fn tolerance_is_absolute_plus_relative() {
-        let t = Tolerance { abs: 1e-3, rel: 1e-2 };
+        let t = Tolerance {
+            abs: 1e-3,
+            rel: 1e-2,
+        };
         assert!(t.accepts(100.0, 101.0));
         assert!(!t.accepts(100.0, 101.1));
         assert!(t.accepts(0.0, 0.001));

@@ -93,6 +93,9 @@ pub struct Outputs {
     pub values: Vec<Values>,
 }
 
+/// Element type and shape of each output of a typed model.
+type OutputFacts = Vec<(DatumType, Vec<TDim>)>;
+
 fn chain(e: &anyhow::Error) -> String {
     format!("{e:#}")
 }
@@ -166,7 +169,11 @@ impl Model {
                 )]
             })?;
         let Some(graph) = proto.graph.as_ref() else {
-            return Err(vec![Problem::new("model.onnx", "an ONNX model with a graph", "no graph")]);
+            return Err(vec![Problem::new(
+                "model.onnx",
+                "an ONNX model with a graph",
+                "no graph",
+            )]);
         };
         let mut problems = Vec::new();
 
@@ -188,7 +195,11 @@ impl Model {
                 format!(
                     "{} ({})",
                     inputs.len(),
-                    inputs.iter().map(|i| format!("{:?}", i.name)).collect::<Vec<_>>().join(", ")
+                    inputs
+                        .iter()
+                        .map(|i| format!("{:?}", i.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -238,7 +249,11 @@ impl Model {
                     "an output of the model with this name (contract.outputs)",
                     format!(
                         "model outputs {}",
-                        outputs.iter().map(|o| format!("{:?}", o.name)).collect::<Vec<_>>().join(", ")
+                        outputs
+                            .iter()
+                            .map(|o| format!("{:?}", o.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )),
                 Some(&i) => {
@@ -262,7 +277,12 @@ impl Model {
                     format!("model output {:?}", o.name),
                     format!(
                         "only the contract's outputs ({})",
-                        contract.outputs.iter().map(|s| format!("{:?}", s.name)).collect::<Vec<_>>().join(", ")
+                        contract
+                            .outputs
+                            .iter()
+                            .map(|s| format!("{:?}", s.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     "an output the contract does not list",
                 ));
@@ -273,7 +293,7 @@ impl Model {
         }
 
         // Build: input fact [batch, width] f32, typed, checked, optimized.
-        let built = (|| -> TractResult<(TypedModel, Vec<(DatumType, Vec<TDim>)>)> {
+        let built = (|| -> TractResult<(TypedModel, OutputFacts)> {
             let mut model = framework.model_for_proto_model(&proto)?;
             let batch = model.sym(&batch_symbol);
             model.set_input_fact(
@@ -312,7 +332,11 @@ impl Model {
                     format!("[batch, {}] (one column per contract column)", spec.width()),
                     format!(
                         "[{}]",
-                        shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                        shape
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -324,7 +348,11 @@ impl Model {
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| {
-                vec![Problem::new("model.onnx", "a graph tract can optimize and plan", chain(&e))]
+                vec![Problem::new(
+                    "model.onnx",
+                    "a graph tract can optimize and plan",
+                    chain(&e),
+                )]
             })?;
         Ok(Model {
             contract: contract.clone(),

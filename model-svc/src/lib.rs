@@ -75,7 +75,9 @@ impl Access {
             Access::Read => {
                 "this needs a bank admin or a platform token with scope models:predict or models:admin"
             }
-            Access::Predict => "this needs a bank admin or a platform token with scope models:predict",
+            Access::Predict => {
+                "this needs a bank admin or a platform token with scope models:predict"
+            }
             Access::Admin => "this needs a bank admin or a platform token with scope models:admin",
         }
     }
@@ -119,13 +121,20 @@ fn table() -> Vec<(RouteSpec, MethodRouter<ModelState>)> {
     };
     vec![
         (r(Method::GET, "/v1/models", Read), get(api::list)),
-        (r(Method::GET, "/v1/models/{name}", Read), get(api::describe)),
+        (
+            r(Method::GET, "/v1/models/{name}", Read),
+            get(api::describe),
+        ),
         (
             r(Method::POST, "/v1/models/{name}/versions", Admin),
             post(api::upload),
         ),
         (
-            r(Method::POST, "/v1/models/{name}/versions/{version}/activate", Admin),
+            r(
+                Method::POST,
+                "/v1/models/{name}/versions/{version}/activate",
+                Admin,
+            ),
             post(api::activate),
         ),
         (

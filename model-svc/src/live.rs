@@ -110,10 +110,18 @@ impl Live {
             let model = Model::load(&onnx, &contract).map_err(|problems| {
                 anyhow::anyhow!(
                     "stored model no longer loads: {}",
-                    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+                    problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             })?;
-            tracing::info!(model = name, version, "model {name} version {version} loaded");
+            tracing::info!(
+                model = name,
+                version,
+                "model {name} version {version} loaded"
+            );
             Ok(Arc::new(Served {
                 name,
                 version,
@@ -137,7 +145,11 @@ impl Live {
             match self.load(&name, version).await {
                 Ok(served) => {
                     self.put(served);
-                    tracing::info!(model = name, version, "now serving {name} version {version}");
+                    tracing::info!(
+                        model = name,
+                        version,
+                        "now serving {name} version {version}"
+                    );
                 }
                 Err(e) => tracing::error!(
                     model = name,

@@ -185,7 +185,10 @@ pub async fn store(pool: &PgPool, v: NewVersion<'_>) -> Result<Stored, RegistryE
 }
 
 /// Locks the model's row for this transaction; `None` when there is no such model.
-async fn lock(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<Option<i32>, RegistryError> {
+async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+) -> Result<Option<i32>, RegistryError> {
     let row: Option<(Option<i32>,)> =
         sqlx::query_as("SELECT active_version FROM models.models WHERE name = $1 FOR UPDATE")
             .bind(name)
@@ -226,7 +229,13 @@ pub async fn activate(
     }
     switch(&mut tx, name, "activate", version, previous, by).await?;
     tx.commit().await?;
-    tracing::info!(model = name, version, ?previous, by, "model {name} version {version} activated");
+    tracing::info!(
+        model = name,
+        version,
+        ?previous,
+        by,
+        "model {name} version {version} activated"
+    );
     Ok(Activated {
         name: name.to_string(),
         version,
@@ -249,7 +258,13 @@ pub async fn rollback(pool: &PgPool, name: &str, by: &str) -> Result<Activated, 
         .ok_or_else(|| RegistryError::NothingToRollBack(name.to_string()))?;
     switch(&mut tx, name, "rollback", target, previous, by).await?;
     tx.commit().await?;
-    tracing::info!(model = name, version = target, ?previous, by, "model {name} rolled back to version {target}");
+    tracing::info!(
+        model = name,
+        version = target,
+        ?previous,
+        by,
+        "model {name} rolled back to version {target}"
+    );
     Ok(Activated {
         name: name.to_string(),
         version: target,
@@ -266,11 +281,13 @@ async fn switch(
     previous: Option<i32>,
     by: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE models.models SET active_version = $2, activated_at = now() WHERE name = $1")
-        .bind(name)
-        .bind(version)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE models.models SET active_version = $2, activated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "INSERT INTO models.activations (name, action, version, previous, activated_by)
          VALUES ($1, $2, $3, $4, $5)",
@@ -307,7 +324,14 @@ pub fn rollback_target(history: &[(String, i32)]) -> Option<i32> {
 
 /// Every model with its active and latest version.
 pub async fn list(pool: &PgPool) -> Result<Vec<ModelSummary>, sqlx::Error> {
-    let rows: Vec<(String, Option<i32>, Option<i32>, i64, Option<OffsetDateTime>)> = sqlx::query_as(
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        String,
+        Option<i32>,
+        Option<i32>,
+        i64,
+        Option<OffsetDateTime>,
+    )> = sqlx::query_as(
         "SELECT m.name, m.active_version, max(v.version), count(v.version), m.activated_at
            FROM models.models m LEFT JOIN models.versions v USING (name)
           GROUP BY m.name ORDER BY m.name",
@@ -316,13 +340,15 @@ pub async fn list(pool: &PgPool) -> Result<Vec<ModelSummary>, sqlx::Error> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, active_version, latest_version, versions, activated_at)| ModelSummary {
-            name,
-            active_version,
-            latest_version,
-            versions,
-            activated_at,
-        })
+        .map(
+            |(name, active_version, latest_version, versions, activated_at)| ModelSummary {
+                name,
+                active_version,
+                latest_version,
+                versions,
+                activated_at,
+            },
+        )
         .collect())
 }
 
@@ -337,15 +363,22 @@ pub async fn describe(pool: &PgPool, name: &str) -> Result<ModelDetail, Registry
         return Err(RegistryError::UnknownModel(name.to_string()));
     };
     #[allow(clippy::type_complexity)]
-    let versions: Vec<(i32, Vec<u8>, i64, String, OffsetDateTime, Option<String>, serde_json::Value)> =
-        sqlx::query_as(
-            "SELECT version, sha256, length(onnx)::bigint, uploaded_by, uploaded_at,
+    let versions: Vec<(
+        i32,
+        Vec<u8>,
+        i64,
+        String,
+        OffsetDateTime,
+        Option<String>,
+        serde_json::Value,
+    )> = sqlx::query_as(
+        "SELECT version, sha256, length(onnx)::bigint, uploaded_by, uploaded_at,
                     contract ->> 'description', validation
                FROM models.versions WHERE name = $1 ORDER BY version DESC",
-        )
-        .bind(name)
-        .fetch_all(pool)
-        .await?;
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
     let history: Vec<(String, i32, Option<i32>, String, OffsetDateTime)> = sqlx::query_as(
         "SELECT action, version, previous, activated_by, activated_at FROM models.activations
           WHERE name = $1 ORDER BY activation_id DESC",
@@ -358,15 +391,19 @@ pub async fn describe(pool: &PgPool, name: &str) -> Result<ModelDetail, Registry
         active_version,
         versions: versions
             .into_iter()
-            .map(|(version, sha, bytes, uploaded_by, uploaded_at, description, validation)| VersionInfo {
-                version,
-                sha256: hex(&sha),
-                bytes,
-                uploaded_by,
-                uploaded_at,
-                description: description.unwrap_or_default(),
-                validation,
-            })
+            .map(
+                |(version, sha, bytes, uploaded_by, uploaded_at, description, validation)| {
+                    VersionInfo {
+                        version,
+                        sha256: hex(&sha),
+                        bytes,
+                        uploaded_by,
+                        uploaded_at,
+                        description: description.unwrap_or_default(),
+                        validation,
+                    }
+                },
+            )
             .collect(),
         history: history
             .into_iter()
@@ -428,16 +465,23 @@ pub struct Registered {
 }
 
 /// The three files of a model directory: model.onnx, contract.json, sample.json.
-pub fn read_model_dir(dir: &Path) -> anyhow::Result<(Vec<u8>, serde_json::Value, serde_json::Value)> {
+pub fn read_model_dir(
+    dir: &Path,
+) -> anyhow::Result<(Vec<u8>, serde_json::Value, serde_json::Value)> {
     use anyhow::Context;
     let read = |file: &str| {
-        std::fs::read(dir.join(file)).with_context(|| format!("{}: cannot read {file}", dir.display()))
+        std::fs::read(dir.join(file))
+            .with_context(|| format!("{}: cannot read {file}", dir.display()))
     };
     let json = |file: &str| -> anyhow::Result<serde_json::Value> {
         serde_json::from_slice(&read(file)?)
             .with_context(|| format!("{}: {file} is not JSON", dir.display()))
     };
-    Ok((read("model.onnx")?, json("contract.json")?, json("sample.json")?))
+    Ok((
+        read("model.onnx")?,
+        json("contract.json")?,
+        json("sample.json")?,
+    ))
 }
 
 /// Registers every model directory under `dir` (each `<name>/` with model.onnx,
@@ -445,7 +489,11 @@ pub fn read_model_dir(dir: &Path) -> anyhow::Result<(Vec<u8>, serde_json::Value,
 /// newest version has the same model.onnx and contract, and with `activate` makes it the
 /// active version when it is not already. `lyra up` calls it to load the committed models.
 /// Any invalid model stops the whole call, with its report.
-pub async fn register_dir(pool: &PgPool, dir: &Path, activate_new: bool) -> anyhow::Result<Vec<Registered>> {
+pub async fn register_dir(
+    pool: &PgPool,
+    dir: &Path,
+    activate_new: bool,
+) -> anyhow::Result<Vec<Registered>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok())
@@ -455,7 +503,16 @@ pub async fn register_dir(pool: &PgPool, dir: &Path, activate_new: bool) -> anyh
     names.sort();
     let mut done = Vec::new();
     for name in names {
-        done.push(register_one(pool, &dir.join(&name), &name, activate_new, "lyra register_dir").await?);
+        done.push(
+            register_one(
+                pool,
+                &dir.join(&name),
+                &name,
+                activate_new,
+                "lyra register_dir",
+            )
+            .await?,
+        );
     }
     Ok(done)
 }
@@ -480,10 +537,21 @@ pub async fn register_one(
     let (version, new) = match newest {
         Some((version, s, c)) if s == sha && c == contract => (version, false),
         _ => {
-            let (n, o, c, s) = (name.to_string(), onnx.clone(), contract.clone(), sample.clone());
-            let checked = tokio::task::spawn_blocking(move || validate(&n, &o, &c, &s).map(|v| v.report)).await?;
+            let (n, o, c, s) = (
+                name.to_string(),
+                onnx.clone(),
+                contract.clone(),
+                sample.clone(),
+            );
+            let checked =
+                tokio::task::spawn_blocking(move || validate(&n, &o, &c, &s).map(|v| v.report))
+                    .await?;
             let report = checked.map_err(|r| {
-                anyhow::anyhow!("{}: model {name:?} failed validation:\n{}", path.display(), r.text())
+                anyhow::anyhow!(
+                    "{}: model {name:?} failed validation:\n{}",
+                    path.display(),
+                    r.text()
+                )
             })?;
             let stored = store(
                 pool,
@@ -525,12 +593,19 @@ mod tests {
     fn rollback_walks_back_through_activations() {
         assert_eq!(rollback_target(&h(&[])), None);
         assert_eq!(rollback_target(&h(&[("activate", 1)])), None);
-        assert_eq!(rollback_target(&h(&[("activate", 1), ("activate", 2)])), Some(1));
+        assert_eq!(
+            rollback_target(&h(&[("activate", 1), ("activate", 2)])),
+            Some(1)
+        );
         let three = [("activate", 1), ("activate", 2), ("activate", 3)];
         assert_eq!(rollback_target(&h(&three)), Some(2));
         let mut once = three.to_vec();
         once.push(("rollback", 2));
-        assert_eq!(rollback_target(&h(&once)), Some(1), "a second rollback goes further back");
+        assert_eq!(
+            rollback_target(&h(&once)),
+            Some(1),
+            "a second rollback goes further back"
+        );
         once.push(("rollback", 1));
         assert_eq!(rollback_target(&h(&once)), None);
         once.push(("activate", 3));

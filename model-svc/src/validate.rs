@@ -74,7 +74,9 @@ pub struct Validated {
 
 impl std::fmt::Debug for Validated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Validated").field("report", &self.report).finish_non_exhaustive()
+        f.debug_struct("Validated")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +105,9 @@ pub fn validate(
     if !problems.is_empty() {
         return Err(report.fail(problems));
     }
-    report.passed.push("contract.json is complete and consistent".into());
+    report
+        .passed
+        .push("contract.json is complete and consistent".into());
 
     let problems = check_sample_shape(&contract, &sample);
     if !problems.is_empty() {
@@ -157,7 +161,11 @@ pub fn validate(
                 let got = values.get_f64(row * width + col);
                 if !(want.is_nan() && got.is_nan()) {
                     let error = (got - want).abs();
-                    max_error = if error.is_nan() { f64::INFINITY } else { max_error.max(error) };
+                    max_error = if error.is_nan() {
+                        f64::INFINITY
+                    } else {
+                        max_error.max(error)
+                    };
                 }
                 if !tolerance.accepts(want, got) {
                     wrong += 1;
@@ -225,7 +233,10 @@ fn check_sample_shape(contract: &Contract, sample: &Sample) -> Vec<Problem> {
         }
         if let Some(c) = (0..width).find(|&c| row[c].is_none() && !nan_ok[c]) {
             problems.push(Problem::new(
-                format!("sample.input row {r} column {:?}", contract.input.columns[c]),
+                format!(
+                    "sample.input row {r} column {:?}",
+                    contract.input.columns[c]
+                ),
                 "a number (the column is not in nan_allowed)",
                 "null (NaN)",
             ));
@@ -239,7 +250,12 @@ fn check_sample_shape(contract: &Contract, sample: &Sample) -> Vec<Problem> {
                 "the expected values of every contract output",
                 format!(
                     "outputs for {}",
-                    sample.outputs.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+                    sample
+                        .outputs
+                        .keys()
+                        .map(|k| format!("{k:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
             Some(values) => {
@@ -249,8 +265,10 @@ fn check_sample_shape(contract: &Contract, sample: &Sample) -> Vec<Problem> {
                         format!("{rows} rows (one per sample.input row)"),
                         format!("{} rows", values.len()),
                     ));
-                } else if let Some((r, row)) =
-                    values.iter().enumerate().find(|(_, row)| row.len() != spec.width())
+                } else if let Some((r, row)) = values
+                    .iter()
+                    .enumerate()
+                    .find(|(_, row)| row.len() != spec.width())
                 {
                     problems.push(Problem::new(
                         format!("sample.outputs.{} row {r}", spec.name),

@@ -9,7 +9,12 @@ use lyra_model_svc::validate::{Report, validate};
 use serde_json::Value;
 
 fn fixture(name: &str) -> (Vec<u8>, Value, Value) {
-    read_model_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+    read_model_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn refused(name: &str, onnx: &[u8], contract: &Value, sample: &Value) -> Report {
@@ -22,7 +27,10 @@ fn refused(name: &str, onnx: &[u8], contract: &Value, sample: &Value) -> Report 
 fn assert_names(report: &Report, needles: &[&str]) {
     let text = report.text();
     for needle in needles {
-        assert!(text.contains(needle), "{needle:?} not in the report:\n{text}");
+        assert!(
+            text.contains(needle),
+            "{needle:?} not in the report:\n{text}"
+        );
     }
 }
 
@@ -38,7 +46,12 @@ fn the_fixture_passes_as_it_is() {
 #[test]
 fn garbage_instead_of_onnx() {
     let (_, contract, sample) = fixture("mlp_spend");
-    let report = refused("mlp_spend", b"this is not an ONNX model \x00\xff\x13", &contract, &sample);
+    let report = refused(
+        "mlp_spend",
+        b"this is not an ONNX model \x00\xff\x13",
+        &contract,
+        &sample,
+    );
     assert_eq!(report.problems[0].what, "model.onnx", "{}", report.text());
     assert_names(&report, &["model.onnx: expected an ONNX model"]);
 }
@@ -53,7 +66,10 @@ fn a_contract_narrower_than_the_model_input() {
     let report = refused("mlp_spend", &onnx, &contract, &sample);
     assert_names(
         &report,
-        &["input \"features\" shape: expected [batch, 53]", "found [batch, 54]"],
+        &[
+            "input \"features\" shape: expected [batch, 53]",
+            "found [batch, 54]",
+        ],
     );
 }
 
@@ -62,7 +78,10 @@ fn a_sample_row_of_the_wrong_width() {
     let (onnx, contract, mut sample) = fixture("mlp_spend");
     sample["input"][2].as_array_mut().unwrap().push(1.0.into());
     let report = refused("mlp_spend", &onnx, &contract, &sample);
-    assert_names(&report, &["sample.input row 2: expected 54 values", "found 55 values"]);
+    assert_names(
+        &report,
+        &["sample.input row 2: expected 54 values", "found 55 values"],
+    );
 }
 
 #[test]
@@ -89,18 +108,30 @@ fn an_output_dtype_other_than_the_models() {
     contract["outputs"][0]["dtype"] = "float32".into();
     let _ = &mut sample;
     let report = refused("kmeans_segments", &onnx, &contract, &sample);
-    assert_names(&report, &["output \"segment\" dtype: expected float32, found int64"]);
+    assert_names(
+        &report,
+        &["output \"segment\" dtype: expected float32, found int64"],
+    );
 }
 
 #[test]
 fn an_output_narrower_than_the_contract() {
     let (onnx, mut contract, mut sample) = fixture("logistic_propensity");
-    contract["outputs"][0]["columns"].as_array_mut().unwrap().push("lottery".into());
+    contract["outputs"][0]["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push("lottery".into());
     for row in sample["outputs"]["probability"].as_array_mut().unwrap() {
         row.as_array_mut().unwrap().push(0.5.into());
     }
     let report = refused("logistic_propensity", &onnx, &contract, &sample);
-    assert_names(&report, &["output \"probability\" shape: expected [batch, 21]", "found [batch, 20]"]);
+    assert_names(
+        &report,
+        &[
+            "output \"probability\" shape: expected [batch, 21]",
+            "found [batch, 20]",
+        ],
+    );
 }
 
 #[test]
@@ -112,7 +143,10 @@ fn sample_outputs_python_did_not_produce() {
     assert_eq!(report.problems.len(), 1, "{}", report.text());
     assert_names(
         &report,
-        &["sample output \"spend_90d\" row 3 column \"p50\": expected", "(tolerance abs 0.001 + rel 0.0001), found"],
+        &[
+            "sample output \"spend_90d\" row 3 column \"p50\": expected",
+            "(tolerance abs 0.001 + rel 0.0001), found",
+        ],
     );
 }
 
@@ -126,18 +160,33 @@ fn many_wrong_values_are_counted_and_the_first_listed() {
     }
     let report = refused("logistic_propensity", &onnx, &contract, &sample);
     assert_eq!(report.problems.len(), 6, "{}", report.text());
-    assert_names(&report, &["320 of 320 values outside it (the first 5 are listed)"]);
+    assert_names(
+        &report,
+        &["320 of 320 values outside it (the first 5 are listed)"],
+    );
 }
 
 #[test]
 fn a_contract_for_another_name_or_without_its_fields() {
     let (onnx, contract, sample) = fixture("mlp_spend");
     let report = refused("purchasing_power", &onnx, &contract, &sample);
-    assert_names(&report, &["contract.name: expected \"purchasing_power\"", "found \"mlp_spend\""]);
+    assert_names(
+        &report,
+        &[
+            "contract.name: expected \"purchasing_power\"",
+            "found \"mlp_spend\"",
+        ],
+    );
     let mut bare = contract.clone();
     bare.as_object_mut().unwrap().remove("outputs");
     let report = refused("mlp_spend", &onnx, &bare, &sample);
-    assert_names(&report, &["contract.json: expected a model contract", "missing field `outputs`"]);
+    assert_names(
+        &report,
+        &[
+            "contract.json: expected a model contract",
+            "missing field `outputs`",
+        ],
+    );
     let report = refused("Bad-Name", &onnx, &contract, &sample);
     assert_names(&report, &["model name: expected lower-case letters"]);
 }
