@@ -115,6 +115,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Every model through model-svc's inference (tract) and through ONNX Runtime, batch
+    /// sizes 1, 64 and 1024 (needs a Python venv with onnxruntime: $LYRA_ML_VENV).
+    Models {
+        /// Directory of model directories (default: ml/models, or the test fixtures while
+        /// it is empty).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
     /// Generate to files and compare with writing the same number of bytes plainly.
     Generate {
         #[command(flatten)]
@@ -193,6 +204,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => match command {
             BenchCommand::Generate { data, dir } => bench::generate(&data, dir),
             BenchCommand::Ingest { data } => bench::ingest(&data).await,
+            BenchCommand::Models {
+                models_dir,
+                seconds,
+            } => bench::models(models_dir, seconds),
             BenchCommand::Gateway {
                 requests,
                 concurrency,

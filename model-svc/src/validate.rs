@@ -206,6 +206,45 @@ pub fn validate(
         "tract reproduces the sample outputs within abs {} + rel {}",
         tolerance.abs, tolerance.rel
     ));
+
+    // Batches run in chunks (inference::CHUNKS): each output row must depend on its input
+    // row only, as for MLPs, linear models and k-means. Each sample row alone must give
+    // what it gave within the whole sample.
+    let width = contract.input.width();
+    for r in 0..sample.input.len() {
+        let alone = model
+            .infer(&input[r * width..(r + 1) * width], 1)
+            .map_err(|e| {
+                report.clone().fail([Problem::new(
+                    format!("running sample row {r} alone"),
+                    "the model runs on a batch of one",
+                    format!("{e:#}"),
+                )])
+            })?;
+        for ((spec, batch), single) in contract
+            .outputs
+            .iter()
+            .zip(&outputs.values)
+            .zip(&alone.values)
+        {
+            let w = spec.width();
+            if let Some(c) =
+                (0..w).find(|&c| !tolerance.accepts(batch.get_f64(r * w + c), single.get_f64(c)))
+            {
+                return Err(report.fail([Problem::new(
+                    format!("output {:?} row {r} column {:?}", spec.name, spec.columns[c]),
+                    format!(
+                        "{} (as computed within the sample batch): each row's outputs depend on that row only",
+                        batch.get_f64(r * w + c)
+                    ),
+                    format!("{} when the row is run alone", single.get_f64(c)),
+                )]));
+            }
+        }
+    }
+    report
+        .passed
+        .push("each output row depends on its input row only".into());
     report.ok = true;
     Ok(Validated {
         model,

@@ -40,7 +40,7 @@ fn the_fixture_passes_as_it_is() {
     let v = validate("mlp_spend", &onnx, &contract, &sample).unwrap();
     assert!(v.report.ok && v.report.problems.is_empty());
     assert_eq!(v.report.sample_rows, 16);
-    assert_eq!(v.report.passed.len(), 4, "{:?}", v.report.passed);
+    assert_eq!(v.report.passed.len(), 5, "{:?}", v.report.passed);
 }
 
 #[test]
@@ -189,4 +189,48 @@ fn a_contract_for_another_name_or_without_its_fields() {
     );
     let report = refused("Bad-Name", &onnx, &contract, &sample);
     assert_names(&report, &["model name: expected lower-case letters"]);
+}
+
+#[test]
+fn any_batch_size_runs_in_chunks_and_matches_each_row_alone() {
+    let (onnx, contract, sample) = fixture("kmeans_segments");
+    let model = validate("kmeans_segments", &onnx, &contract, &sample)
+        .unwrap()
+        .model;
+    let rows: Vec<Vec<f32>> = sample["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let width = rows[0].len();
+    for batch in [3, 1027, 2100] {
+        let input: Vec<f32> = (0..batch)
+            .flat_map(|r| rows[r % rows.len()].clone())
+            .collect();
+        let out = model.infer(&input, batch).unwrap();
+        assert_eq!(out.rows, batch);
+        assert_eq!(out.values[1].len(), batch * 8);
+        for r in [0, 1, batch / 2, batch - 1] {
+            let alone = model.infer(&input[r * width..(r + 1) * width], 1).unwrap();
+            assert_eq!(
+                out.values[0].get_f64(r),
+                alone.values[0].get_f64(0),
+                "segment of row {r} in a batch of {batch}"
+            );
+            for c in 0..8 {
+                let (a, b) = (out.values[1].get_f64(r * 8 + c), alone.values[1].get_f64(c));
+                assert!(
+                    (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                    "row {r} of {batch}: {a} vs {b}"
+                );
+            }
+        }
+    }
 }
