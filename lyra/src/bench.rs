@@ -472,7 +472,10 @@ fn tract_rows_per_second(
             .flat_map(|r| sample[r % sample.len()].iter())
             .map(|v| v.map(|x| x as f32).unwrap_or(f32::NAN))
             .collect();
-        anyhow::ensure!(input.len() == batch * width, "sample rows are not {width} wide");
+        anyhow::ensure!(
+            input.len() == batch * width,
+            "sample rows are not {width} wide"
+        );
         for _ in 0..20 {
             model.infer(&input, batch)?;
         }
@@ -499,7 +502,12 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
     const GOAL: f64 = 1.0;
     let model_dirs = |dir: &std::path::Path| -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
             .unwrap_or_default();
         dirs.sort();
         dirs
@@ -520,7 +528,10 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
                     fixtures.display()
                 );
                 let dirs = model_dirs(&fixtures);
-                anyhow::ensure!(!dirs.is_empty(), "run from the repository root, or pass --models-dir");
+                anyhow::ensure!(
+                    !dirs.is_empty(),
+                    "run from the repository root, or pass --models-dir"
+                );
                 (fixtures, dirs)
             } else {
                 (committed, dirs)
@@ -532,28 +543,42 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-        .ok_or_else(|| anyhow::anyhow!("ml/bench_onnxruntime.py not found: run from the repository root"))?;
-    let onnxruntime = |model: &std::path::Path, threads: u32| -> anyhow::Result<serde_json::Value> {
-        let output = std::process::Command::new(&python)
-            .arg(&script)
-            .arg(model)
-            .args(["--batches", "1,64,1024", "--threads", &threads.to_string(), "--seconds", &seconds.to_string()])
-            .output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "{}: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(serde_json::from_slice(&output.stdout)?)
-    };
+        .ok_or_else(|| {
+            anyhow::anyhow!("ml/bench_onnxruntime.py not found: run from the repository root")
+        })?;
+    let onnxruntime =
+        |model: &std::path::Path, threads: u32| -> anyhow::Result<serde_json::Value> {
+            let output = std::process::Command::new(&python)
+                .arg(&script)
+                .arg(model)
+                .args([
+                    "--batches",
+                    "1,64,1024",
+                    "--threads",
+                    &threads.to_string(),
+                    "--seconds",
+                    &seconds.to_string(),
+                ])
+                .output()?;
+            anyhow::ensure!(
+                output.status.success(),
+                "{}: {}",
+                script.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            Ok(serde_json::from_slice(&output.stdout)?)
+        };
 
     println!(
         "models from {}; rows/s at each batch size, {seconds} s per measurement; tract: model-svc's inference code in this process, one thread",
         dir.display()
     );
-    println!("ORT 1t: ONNX Runtime with intra_op_num_threads = inter_op_num_threads = 1 (the fair comparison); ORT default: its own threading (all {} cores)",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "ORT 1t: ONNX Runtime with intra_op_num_threads = inter_op_num_threads = 1 (the fair comparison); ORT default: its own threading (all {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     println!(
         "{:<22} {:>6} {:>13} {:>13} {:>7} {:>13} {:>7}",
         "model", "batch", "tract", "ORT 1t", "ratio", "ORT default", "ratio"
@@ -561,7 +586,11 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
     let mut at_1024 = Vec::new();
     let mut version = String::new();
     for path in &dirs {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let (onnx, contract, sample) = lyra_model_svc::registry::read_model_dir(path)?;
         let validated = lyra_model_svc::validate::validate(&name, &onnx, &contract, &sample)
             .map_err(|r| anyhow::anyhow!("{name} failed validation:\n{}", r.text()))?;
@@ -575,10 +604,18 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
         for (i, batch) in BATCHES.iter().enumerate() {
             let key = batch.to_string();
             let one = single["rows_per_second"][&key].as_f64().unwrap_or(f64::NAN);
-            let all = default["rows_per_second"][&key].as_f64().unwrap_or(f64::NAN);
+            let all = default["rows_per_second"][&key]
+                .as_f64()
+                .unwrap_or(f64::NAN);
             println!(
                 "{:<22} {:>6} {:>13.0} {:>13.0} {:>7.2} {:>13.0} {:>7.2}",
-                name, batch, tract[i], one, tract[i] / one, all, tract[i] / all
+                name,
+                batch,
+                tract[i],
+                one,
+                tract[i] / one,
+                all,
+                tract[i] / all
             );
             if *batch == 1024 {
                 at_1024.push((name.clone(), tract[i] / one));

@@ -6,9 +6,11 @@
 //! - `lyra admin …` — onboard organisations, outlets, users; API tokens; key rotation.
 //! - `lyra generate` — deterministic synthetic bank data into Postgres or files.
 //! - `lyra ingest FILE` — upload a bank file; re-running resumes under the same key.
+//! - `lyra models upload | activate | rollback | list` — the model registry.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
 //! - `lyra report realism` — measure the realism claims of a data set.
-//! - `lyra bench generate | gateway` — each figure next to its peer, measured in one run.
+//! - `lyra bench generate | gateway | ingest | models` — each figure next to its peer,
+//!   measured in one run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +51,11 @@ enum Command {
     Generate(GenerateArgs),
     /// Upload a bank file (transactions, customers, merchants) through the gateway.
     Ingest(lyra::ingest::IngestArgs),
+    /// The model registry: upload, activate, roll back, list.
+    Models {
+        #[command(subcommand)]
+        command: lyra::models::ModelsCommand,
+    },
     /// Start a service (`gateway`, `app`, `auth`, `metrics`, `model-svc`, `ingest`, `pipeline`) or `all`.
     Serve {
         /// Service name or `all`.
@@ -198,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Serve { service } => serve::serve(&service).await,
         Command::Ingest(args) => lyra::ingest::run(args).await,
+        Command::Models { command } => lyra::models::run(command).await,
         Command::Report { command } => match command {
             ReportCommand::Realism { dir, seed } => generate::report(dir, seed),
         },
