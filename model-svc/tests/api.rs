@@ -812,3 +812,34 @@ async fn activation_reaches_another_instance_while_requests_keep_flowing() {
     );
     let _ = &t.db;
 }
+
+#[tokio::test]
+async fn a_change_whose_notification_is_lost_is_found_by_the_poll() {
+    let t = TestModels::spawn().await;
+    let (onnx, contract, sample) = fixture("mlp_spend");
+    for _ in 1..=2 {
+        let response = t.upload("mlp_spend", (onnx.clone(), contract.clone(), sample.clone())).await;
+        assert_eq!(response.status(), 201);
+    }
+    activate(&t, "mlp_spend", 1).await;
+    let body = json!({"rows": [sample["input"][0]]});
+    let (_, answer) = json_of(t.predict("mlp_spend", body.clone()).await).await;
+    assert_eq!(answer["version"], 1);
+    // Behind the service's back: no NOTIFY.
+    sqlx::query("UPDATE models.models SET active_version = 2 WHERE name = 'mlp_spend'")
+        .execute(&t.db.admin_pool().await)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let (_, answer) = json_of(t.predict("mlp_spend", body.clone()).await).await;
+        if answer["version"] == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < lyra_model_svc::live::POLL_INTERVAL * 3,
+            "the poll did not pick the change up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
