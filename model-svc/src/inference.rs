@@ -14,8 +14,9 @@ use tract_onnx::prelude::*;
 
 use crate::contract::{Contract, Dtype, Problem, onnx_type_name};
 
-/// Batch sizes a plan is built for: powers of two up to 1024. Any batch is a sum of them.
-pub const CHUNKS: [usize; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+/// Batch sizes a plan is built for: powers of two up to 256 (larger chunks measured slower
+/// per row: their intermediates outgrow the core's cache). Any batch is a sum of them.
+pub const CHUNKS: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 /// A model ready to run: optimized tract plans and its contract.
 pub struct Model {
@@ -24,6 +25,9 @@ pub struct Model {
     /// times better than one with a symbolic batch dimension (measured 6-12x on dense and
     /// element-wise layers), so a batch runs as chunks of these sizes.
     plans: Vec<Arc<TypedSimplePlan>>,
+    /// Run states of each plan, kept between runs: spawning one allocates every
+    /// intermediate tensor afresh, a measurable cost on small chunks.
+    states: Vec<std::sync::Mutex<Vec<TypedSimpleState>>>,
     /// For each contract output (in contract order), its position among the plans' outputs.
     output_index: Vec<usize>,
 }
@@ -137,7 +141,18 @@ fn widen_broadcast_constants(model: &mut TypedModel) -> TractResult<()> {
             };
             let value = konst.val().clone();
             let other_full = model.outlet_fact(other)?.shape.as_concrete() == Some(&shape[..]);
-            if !other_full || value.rank() != shape.len() || value.shape() == &shape[..] {
+            // A scalar has its own fast kernel, and a bias after a matrix product is fused
+            // into the product's kernel: leave both alone.
+            let producer = model.node(other.node).op().name();
+            let after_product = ["EinSum", "MatMul", "Gemm"]
+                .iter()
+                .any(|p| producer.contains(p));
+            if !other_full
+                || after_product
+                || value.len() == 1
+                || value.rank() != shape.len()
+                || value.shape() == &shape[..]
+            {
                 continue;
             }
             let wide = value.broadcast_to_shape(&shape)?;
@@ -404,7 +419,9 @@ impl Model {
                 let subs = HashMap::from([(symbol.clone(), TDim::Val(rows as i64))]);
                 let mut concrete = typed.set_symbols(&subs)?;
                 widen_broadcast_constants(&mut concrete)?;
-                concrete.into_optimized()?.into_runnable()
+                let mut optimized = concrete.into_optimized()?;
+                crate::argext::swap_in(&mut optimized)?;
+                optimized.into_runnable()
             })
             .collect::<TractResult<Vec<_>>>()
             .map_err(|e| {
@@ -416,6 +433,7 @@ impl Model {
             })?;
         Ok(Model {
             contract: contract.clone(),
+            states: plans.iter().map(|_| Default::default()).collect(),
             plans,
             output_index,
         })
@@ -457,7 +475,19 @@ impl Model {
             let n = CHUNKS[c];
             let chunk = &input[done * width..(done + n) * width];
             let tensor = Tensor::from_shape(&[n, width], chunk)?;
-            let results = self.plans[c].run(tvec![tensor.into()])?;
+            let pooled = self.states[c]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop();
+            let mut state = match pooled {
+                Some(state) => state,
+                None => self.plans[c].spawn()?,
+            };
+            let results = state.run(tvec![tensor.into()])?;
+            self.states[c]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(state);
             for ((spec, &i), out) in self
                 .contract
                 .outputs

@@ -17,6 +17,7 @@
 //! or scope `models:admin`; reading the registry either. Tenants' tokens get 403.
 
 mod api;
+mod argext;
 pub mod batch;
 pub mod contract;
 pub mod inference;
