@@ -259,6 +259,25 @@ async fn activate(t: &TestModels, name: &str, version: i32) -> (StatusCode, Valu
     .await
 }
 
+/// The version that answers a one-row prediction.
+async fn served(t: &TestModels, name: &str, sample: &Value) -> i64 {
+    let (_, body) = json_of(t.predict(name, json!({"rows": [sample["input"][0]]})).await).await;
+    body["version"].as_i64().unwrap()
+}
+
+async fn rollback(t: &TestModels, name: &str) -> (StatusCode, Value) {
+    json_of(
+        t.call(
+            Method::POST,
+            &format!("/v1/models/{name}/rollback"),
+            Some(&t.admin),
+            None,
+        )
+        .await,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn upload_activate_predict_and_roll_back() {
     let t = TestModels::spawn().await;
@@ -342,42 +361,14 @@ async fn upload_activate_predict_and_roll_back() {
     assert_eq!((status, &body["version"]), (StatusCode::CREATED, &json!(2)));
     let (status, body) = activate(&t, "mlp_spend", 2).await;
     assert_eq!((status, &body["previous"]), (StatusCode::OK, &json!(1)));
-    let (_, body) = json_of(
-        t.predict("mlp_spend", json!({"rows": [sample["input"][0]]}))
-            .await,
-    )
-    .await;
-    assert_eq!(body["version"], 2);
-    let (status, body) = json_of(
-        t.call(
-            Method::POST,
-            "/v1/models/mlp_spend/rollback",
-            Some(&t.admin),
-            None,
-        )
-        .await,
-    )
-    .await;
+    assert_eq!(served(&t, "mlp_spend", &sample).await, 2);
+    let (status, body) = rollback(&t, "mlp_spend").await;
     assert_eq!(
         (status, &body["version"], &body["previous"]),
         (StatusCode::OK, &json!(1), &json!(2))
     );
-    let (_, body) = json_of(
-        t.predict("mlp_spend", json!({"rows": [sample["input"][0]]}))
-            .await,
-    )
-    .await;
-    assert_eq!(body["version"], 1);
-    let (status, body) = json_of(
-        t.call(
-            Method::POST,
-            "/v1/models/mlp_spend/rollback",
-            Some(&t.admin),
-            None,
-        )
-        .await,
-    )
-    .await;
+    assert_eq!(served(&t, "mlp_spend", &sample).await, 1);
+    let (status, body) = rollback(&t, "mlp_spend").await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
@@ -818,7 +809,12 @@ async fn a_change_whose_notification_is_lost_is_found_by_the_poll() {
     let t = TestModels::spawn().await;
     let (onnx, contract, sample) = fixture("mlp_spend");
     for _ in 1..=2 {
-        let response = t.upload("mlp_spend", (onnx.clone(), contract.clone(), sample.clone())).await;
+        let response = t
+            .upload(
+                "mlp_spend",
+                (onnx.clone(), contract.clone(), sample.clone()),
+            )
+            .await;
         assert_eq!(response.status(), 201);
     }
     activate(&t, "mlp_spend", 1).await;
