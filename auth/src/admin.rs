@@ -14,7 +14,12 @@ use crate::error::AuthError;
 use crate::{keys, password, sessions};
 
 /// API token scopes.
-pub const SCOPES: [&str; 3] = ["ingest:write", "metrics:read", "models:admin"];
+pub const SCOPES: [&str; 4] = [
+    "ingest:write",
+    "metrics:read",
+    "models:admin",
+    "models:predict",
+];
 
 /// A validated new user.
 #[derive(Debug)]

@@ -69,6 +69,8 @@ pub struct GatewaySettings {
     pub max_body_bytes: u64,
     /// Largest request body on ingest routes (bank files), in bytes.
     pub max_ingest_body_bytes: u64,
+    /// Largest request body on model routes (uploads under 10 MB, predict batches), in bytes.
+    pub max_model_body_bytes: u64,
     /// Sustained requests per second allowed per client address.
     pub per_address_per_second: u32,
     /// Burst allowed per client address.
@@ -88,6 +90,7 @@ impl Default for GatewaySettings {
             upload_timeout_ms: 6 * 3_600_000,
             max_body_bytes: 1 << 20,
             max_ingest_body_bytes: 16 << 30,
+            max_model_body_bytes: 32 << 20,
             per_address_per_second: 200,
             per_address_burst: 400,
             per_token_per_second: 100,
@@ -374,6 +377,7 @@ impl Settings {
             ("gateway.upload_timeout_ms", g.upload_timeout_ms),
             ("gateway.max_body_bytes", g.max_body_bytes),
             ("gateway.max_ingest_body_bytes", g.max_ingest_body_bytes),
+            ("gateway.max_model_body_bytes", g.max_model_body_bytes),
             (
                 "gateway.per_address_per_second",
                 g.per_address_per_second as u64,

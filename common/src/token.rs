@@ -214,6 +214,10 @@ impl TokenVerifier {
         }
         {
             let mut last = self.last_fetch.lock().await;
+            // Another request may have fetched the keys while this one waited for the lock.
+            if let Some(key) = self.keys.read().await.get(kid) {
+                return Ok(key.clone());
+            }
             if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
                 return Err(TokenError::Invalid(format!("unknown kid {kid}")));
             }

@@ -40,43 +40,74 @@ pub struct Route {
     pub service: Service,
     /// Whether it needs an access token at the gateway.
     pub token: bool,
-    /// Whether large bodies are allowed (bank files).
-    pub large_body: bool,
+    /// How large a body it takes.
+    pub body: BodyLimit,
 }
 
-const fn route(prefix: &'static str, service: Service, token: bool, large_body: bool) -> Route {
+/// How large a request body a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// Up to `gateway.max_body_bytes`.
+    Small,
+    /// Model uploads and predict batches: up to `gateway.max_model_body_bytes`.
+    Model,
+    /// Bank files: up to `gateway.max_ingest_body_bytes`, with the upload timeout.
+    BankFile,
+}
+
+const fn route(prefix: &'static str, service: Service, token: bool, body: BodyLimit) -> Route {
     Route {
         prefix,
         service,
         token,
-        large_body,
+        body,
     }
 }
 
 /// The routing table, most specific first. `/v1/…` paths not listed are 404 here;
 /// everything outside `/v1` is the dashboard (which checks its own session cookie).
 pub const ROUTES: &[Route] = &[
-    route("/.well-known/jwks.json", Service::Auth, false, false),
-    route("/v1/auth/login", Service::Auth, false, false),
-    route("/v1/auth/refresh", Service::Auth, false, false),
-    route("/v1/auth/logout", Service::Auth, false, false),
-    route("/v1/auth/token", Service::Auth, false, false),
-    route("/v1/auth", Service::Auth, true, false),
-    route("/v1/users", Service::Auth, true, false),
-    route("/v1/tokens", Service::Auth, true, false),
-    route("/v1/audit", Service::Auth, true, false),
-    route("/v1/transactions", Service::Ingest, true, true),
-    route("/v1/customers", Service::Ingest, true, true),
-    route("/v1/merchants", Service::Ingest, true, true),
-    route("/v1/batches", Service::Ingest, true, false),
-    route("/v1/quarantine", Service::Ingest, true, false),
-    route("/v1/models", Service::ModelSvc, true, false),
-    route("/v1/pipeline", Service::Pipeline, true, false),
+    route(
+        "/.well-known/jwks.json",
+        Service::Auth,
+        false,
+        BodyLimit::Small,
+    ),
+    route("/v1/auth/login", Service::Auth, false, BodyLimit::Small),
+    route("/v1/auth/refresh", Service::Auth, false, BodyLimit::Small),
+    route("/v1/auth/logout", Service::Auth, false, BodyLimit::Small),
+    route("/v1/auth/token", Service::Auth, false, BodyLimit::Small),
+    route("/v1/auth", Service::Auth, true, BodyLimit::Small),
+    route("/v1/users", Service::Auth, true, BodyLimit::Small),
+    route("/v1/tokens", Service::Auth, true, BodyLimit::Small),
+    route("/v1/audit", Service::Auth, true, BodyLimit::Small),
+    route(
+        "/v1/transactions",
+        Service::Ingest,
+        true,
+        BodyLimit::BankFile,
+    ),
+    route("/v1/customers", Service::Ingest, true, BodyLimit::BankFile),
+    route("/v1/merchants", Service::Ingest, true, BodyLimit::BankFile),
+    route("/v1/batches", Service::Ingest, true, BodyLimit::Small),
+    route("/v1/quarantine", Service::Ingest, true, BodyLimit::Small),
+    route("/v1/models", Service::ModelSvc, true, BodyLimit::Model),
+    route("/v1/pipeline", Service::Pipeline, true, BodyLimit::Small),
     // The API description is public; the figures need a token.
-    route("/v1/metrics/openapi.json", Service::Metrics, false, false),
-    route("/v1/metrics", Service::Metrics, true, false),
-    route("/v1/audiences", Service::Metrics, true, false),
-    route("/v1/openapi.json", Service::Metrics, false, false),
+    route(
+        "/v1/metrics/openapi.json",
+        Service::Metrics,
+        false,
+        BodyLimit::Small,
+    ),
+    route("/v1/metrics", Service::Metrics, true, BodyLimit::Small),
+    route("/v1/audiences", Service::Metrics, true, BodyLimit::Small),
+    route(
+        "/v1/openapi.json",
+        Service::Metrics,
+        false,
+        BodyLimit::Small,
+    ),
 ];
 
 /// The route for a path, if any.
@@ -88,7 +119,7 @@ pub fn route_for(path: &str) -> Option<&'static Route> {
     if let Some(route) = ROUTES.iter().find(|r| matches(r.prefix)) {
         return Some(route);
     }
-    const APP: Route = route("/", Service::App, false, false);
+    const APP: Route = route("/", Service::App, false, BodyLimit::Small);
     (!matches("/v1")).then_some(&APP)
 }
 
@@ -156,10 +187,10 @@ async fn proxy(State(gw): State<Gateway>, mut req: Request) -> Response {
         }
     }
 
-    let limit = if route.large_body {
-        gw.settings.gateway.max_ingest_body_bytes
-    } else {
-        gw.settings.gateway.max_body_bytes
+    let limit = match route.body {
+        BodyLimit::Small => gw.settings.gateway.max_body_bytes,
+        BodyLimit::Model => gw.settings.gateway.max_model_body_bytes,
+        BodyLimit::BankFile => gw.settings.gateway.max_ingest_body_bytes,
     };
     let declared = req
         .headers()
@@ -201,7 +232,7 @@ async fn proxy(State(gw): State<Gateway>, mut req: Request) -> Response {
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit as usize)));
 
     // Ingest answers after it has stored the whole file: give uploads the time it takes.
-    let timeout = if route.large_body {
+    let timeout = if route.body == BodyLimit::BankFile {
         Duration::from_millis(gw.settings.gateway.upload_timeout_ms)
     } else {
         Duration::from_millis(gw.settings.gateway.upstream_timeout_ms)
@@ -377,7 +408,18 @@ mod tests {
         assert_eq!(svc("/v1/users/123"), Some(Service::Auth));
         assert_eq!(svc("/v1/usersx"), None);
         assert_eq!(svc("/v1/transactions"), Some(Service::Ingest));
-        assert!(route_for("/v1/transactions").unwrap().large_body);
+        assert_eq!(
+            route_for("/v1/transactions").unwrap().body,
+            BodyLimit::BankFile
+        );
+        assert_eq!(
+            svc("/v1/models/segmentation/predict"),
+            Some(Service::ModelSvc)
+        );
+        assert_eq!(
+            route_for("/v1/models/x/versions").unwrap().body,
+            BodyLimit::Model
+        );
         assert!(!route_for("/v1/auth/login").unwrap().token);
         assert!(route_for("/v1/auth/me").unwrap().token);
         assert_eq!(svc("/v1/nothing"), None);

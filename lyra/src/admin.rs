@@ -25,7 +25,7 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Platform API tokens (ingest:write, models:admin, metrics:read).
+    /// Platform API tokens (ingest:write, models:admin, models:predict, metrics:read).
     Token {
         /// What to do.
         #[command(subcommand)]

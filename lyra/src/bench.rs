@@ -552,3 +552,199 @@ impl InProcess {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }
+
+/// Where `lyra bench models` looks for ONNX Runtime: `$LYRA_ML_VENV`, else the ml/ venv.
+fn ml_python() -> anyhow::Result<PathBuf> {
+    let venv = std::env::var_os("LYRA_ML_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lyra-ml-venv")))
+        .ok_or_else(|| anyhow::anyhow!("set LYRA_ML_VENV to a Python venv with onnxruntime"))?;
+    let python = venv.join("bin/python");
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import onnxruntime, numpy"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    anyhow::ensure!(
+        works,
+        "{} has no onnxruntime; create it with\n  python3 -m venv {v} && {v}/bin/pip install onnxruntime numpy\n(or point LYRA_ML_VENV at a venv that has it)",
+        python.display(),
+        v = venv.display()
+    );
+    Ok(python)
+}
+
+/// One model's rows per second at each batch size, through model-svc's inference code.
+fn tract_rows_per_second(
+    model: &lyra_model_svc::inference::Model,
+    sample: &[Vec<Option<f64>>],
+    batches: &[usize],
+    seconds: f64,
+) -> anyhow::Result<Vec<f64>> {
+    let width = model.contract().input.width();
+    let mut out = Vec::new();
+    for &batch in batches {
+        // The sample rows, repeated to fill the batch (ONNX Runtime's side does the same).
+        let input: Vec<f32> = (0..batch)
+            .flat_map(|r| sample[r % sample.len()].iter())
+            .map(|v| v.map(|x| x as f32).unwrap_or(f32::NAN))
+            .collect();
+        anyhow::ensure!(
+            input.len() == batch * width,
+            "sample rows are not {width} wide"
+        );
+        for _ in 0..20 {
+            model.infer(&input, batch)?;
+        }
+        let (mut runs, started) = (0u64, Instant::now());
+        loop {
+            std::hint::black_box(model.infer(&input, batch)?);
+            runs += 1;
+            let elapsed = started.elapsed().as_secs_f64();
+            if elapsed >= seconds && runs >= 10 {
+                out.push(batch as f64 * runs as f64 / elapsed);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `lyra bench models`: every model under `dir` (default `ml/models`, or model-svc's test
+/// fixtures while no model is committed) through model-svc's in-process inference (tract,
+/// one thread) and through ONNX Runtime on the same file and rows — single-threaded, the
+/// fair comparison, and with its default threading — at batch sizes 1, 64 and 1024.
+pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
+    const BATCHES: [usize; 3] = [1, 64, 1024];
+    const GOAL: f64 = 1.0;
+    let model_dirs = |dir: &std::path::Path| -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        dirs.sort();
+        dirs
+    };
+    let (dir, dirs) = match dir {
+        Some(dir) => {
+            let dirs = model_dirs(&dir);
+            anyhow::ensure!(!dirs.is_empty(), "{}: no model directories", dir.display());
+            (dir, dirs)
+        }
+        None => {
+            let committed = PathBuf::from("ml/models");
+            let dirs = model_dirs(&committed);
+            if dirs.is_empty() {
+                let fixtures = PathBuf::from("model-svc/tests/fixtures");
+                eprintln!(
+                    "no model under ml/models yet: benchmarking model-svc's fixture models ({})",
+                    fixtures.display()
+                );
+                let dirs = model_dirs(&fixtures);
+                anyhow::ensure!(
+                    !dirs.is_empty(),
+                    "run from the repository root, or pass --models-dir"
+                );
+                (fixtures, dirs)
+            } else {
+                (committed, dirs)
+            }
+        }
+    };
+    let python = ml_python()?;
+    let script = ["ml/bench_onnxruntime.py", "../ml/bench_onnxruntime.py"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!("ml/bench_onnxruntime.py not found: run from the repository root")
+        })?;
+    let onnxruntime =
+        |model: &std::path::Path, threads: u32| -> anyhow::Result<serde_json::Value> {
+            let output = std::process::Command::new(&python)
+                .arg(&script)
+                .arg(model)
+                .args([
+                    "--batches",
+                    "1,64,1024",
+                    "--threads",
+                    &threads.to_string(),
+                    "--seconds",
+                    &seconds.to_string(),
+                ])
+                .output()?;
+            anyhow::ensure!(
+                output.status.success(),
+                "{}: {}",
+                script.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            Ok(serde_json::from_slice(&output.stdout)?)
+        };
+
+    println!(
+        "models from {}; rows/s at each batch size, {seconds} s per measurement; tract: model-svc's inference code in this process, one thread",
+        dir.display()
+    );
+    println!(
+        "ORT 1t: ONNX Runtime with intra_op_num_threads = inter_op_num_threads = 1 (the fair comparison); ORT default: its own threading (all {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<22} {:>6} {:>13} {:>13} {:>7} {:>13} {:>7}",
+        "model", "batch", "tract", "ORT 1t", "ratio", "ORT default", "ratio"
+    );
+    let mut at_1024 = Vec::new();
+    let mut version = String::new();
+    for path in &dirs {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let (onnx, contract, sample) = lyra_model_svc::registry::read_model_dir(path)?;
+        let validated = lyra_model_svc::validate::validate(&name, &onnx, &contract, &sample)
+            .map_err(|r| anyhow::anyhow!("{name} failed validation:\n{}", r.text()))?;
+        let rows = lyra_model_svc::contract::Sample::parse(&sample)
+            .map_err(|p| anyhow::anyhow!("{p}"))?
+            .input;
+        let tract = tract_rows_per_second(&validated.model, &rows, &BATCHES, seconds)?;
+        let single = onnxruntime(path, 1)?;
+        let default = onnxruntime(path, 0)?;
+        version = single["onnxruntime"].as_str().unwrap_or("?").to_string();
+        for (i, batch) in BATCHES.iter().enumerate() {
+            let key = batch.to_string();
+            let one = single["rows_per_second"][&key].as_f64().unwrap_or(f64::NAN);
+            let all = default["rows_per_second"][&key]
+                .as_f64()
+                .unwrap_or(f64::NAN);
+            println!(
+                "{:<22} {:>6} {:>13.0} {:>13.0} {:>7.2} {:>13.0} {:>7.2}",
+                name,
+                batch,
+                tract[i],
+                one,
+                tract[i] / one,
+                all,
+                tract[i] / all
+            );
+            if *batch == 1024 {
+                at_1024.push((name.clone(), tract[i] / one));
+            }
+        }
+    }
+    println!("onnxruntime {version}");
+    for (name, ratio) in at_1024 {
+        println!(
+            "goal tract/ONNX Runtime >= {GOAL:.1} at batch 1024, one thread each: {name} {ratio:.2} {}",
+            if ratio >= GOAL { "met" } else { "MISSED" }
+        );
+    }
+    Ok(())
+}

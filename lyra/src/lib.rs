@@ -6,6 +6,7 @@ pub mod bench;
 pub mod db;
 pub mod generate;
 pub mod ingest;
+pub mod models;
 pub mod pipeline;
 pub mod serve;
 

@@ -6,12 +6,13 @@
 //! - `lyra admin …` — onboard organisations, outlets, users; API tokens; key rotation.
 //! - `lyra generate` — deterministic synthetic bank data into Postgres or files.
 //! - `lyra ingest FILE` — upload a bank file; re-running resumes under the same key.
+//! - `lyra models upload | activate | rollback | list` — the model registry.
 //! - `lyra serve <service>|all` — start one service or all seven in this process.
 //! - `lyra features export` — feature snapshots as Parquet, for training in ml/.
 //! - `lyra pipeline run JOB|all` — features, scoring, forecasts, peer groups.
 //! - `lyra report realism` — measure the realism claims of a data set.
-//! - `lyra bench generate | gateway | ingest | metrics` — each figure next to its peer (or its
-//!   budget), measured in one run.
+//! - `lyra bench generate | gateway | ingest | metrics | models` — each figure next to its
+//!   peer (or its budget), measured in one run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,11 @@ enum Command {
     Generate(GenerateArgs),
     /// Upload a bank file (transactions, customers, merchants) through the gateway.
     Ingest(lyra::ingest::IngestArgs),
+    /// The model registry: upload, activate, roll back, list.
+    Models {
+        #[command(subcommand)]
+        command: lyra::models::ModelsCommand,
+    },
     /// Start a service (`gateway`, `app`, `auth`, `metrics`, `model-svc`, `ingest`, `pipeline`) or `all`.
     Serve {
         /// Service name or `all`.
@@ -154,6 +160,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Every model through model-svc's inference (tract) and through ONNX Runtime, batch
+    /// sizes 1, 64 and 1024 (needs a Python venv with onnxruntime: $LYRA_ML_VENV).
+    Models {
+        /// Directory of model directories (default: ml/models, or the test fixtures while
+        /// it is empty).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
     /// Every metrics page as the demo owner: cold, p50 and p99 against the page budget.
     Metrics {
         /// Requests per page.
@@ -241,12 +258,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pipeline { command } => match command {
             PipelineCommand::Run { job, as_of } => lyra::pipeline::run(&job, as_of).await,
         },
+        Command::Models { command } => lyra::models::run(command).await,
         Command::Report { command } => match command {
             ReportCommand::Realism { dir, seed } => generate::report(dir, seed),
         },
         Command::Bench { command } => match command {
             BenchCommand::Generate { data, dir } => bench::generate(&data, dir),
             BenchCommand::Ingest { data } => bench::ingest(&data).await,
+            BenchCommand::Models {
+                models_dir,
+                seconds,
+            } => bench::models(models_dir, seconds),
             BenchCommand::Gateway {
                 requests,
                 concurrency,

@@ -121,6 +121,7 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     crate::generate::to_database(&args, false, true).await?;
     let pool = db::admin_pool().await?;
     let (org, org_name) = lyra_auth::admin::ensure_demo_logins(&pool).await?;
+    load_committed_models(&pool).await;
     pool.close().await;
     let settings = settings()?;
     lyra_common::telemetry::init(&settings.log);
@@ -136,4 +137,28 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
         db::stop()?;
     }
     result
+}
+
+/// Registers and activates the committed models (`ml/models/<name>/`) when the registry is
+/// empty, so the demo serves them. A model that fails validation is reported, not fatal.
+async fn load_committed_models(pool: &sqlx::PgPool) {
+    let dir = std::path::Path::new("ml/models");
+    if !dir.is_dir() {
+        return;
+    }
+    let result = async {
+        if !lyra_model_svc::registry::list(pool).await?.is_empty() {
+            return Ok(Vec::new());
+        }
+        lyra_model_svc::registry::register_dir(pool, dir, true).await
+    }
+    .await;
+    match result {
+        Ok(done) => {
+            for m in done {
+                eprintln!("model {} version {} active", m.name, m.version);
+            }
+        }
+        Err(e) => eprintln!("the committed models were not loaded: {e:#}"),
+    }
 }

@@ -143,3 +143,24 @@ fn migrations_are_append_only_and_numbered() {
         );
     }
 }
+
+#[test]
+fn only_model_svc_touches_the_model_registry() {
+    // The models schema is written as lyra_app, a role other services share: the code is
+    // the wall. Others reach the registry through model-svc's API or its library (lyra).
+    let mut files = Vec::new();
+    rust_files(&root(), &mut files);
+    for file in files {
+        if file.starts_with(root().join("model-svc")) || file.ends_with("tests/tidy.rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap();
+        for table in ["models.models", "models.versions", "models.activations"] {
+            assert!(
+                !text.contains(table),
+                "{} names {table}: go through lyra_model_svc::registry",
+                file.display()
+            );
+        }
+    }
+}
