@@ -242,6 +242,37 @@ pub async fn create_platform_token(
     Ok(token)
 }
 
+/// Revokes the platform API tokens called `name` that are still active, then issues a new
+/// one (for programs such as `lyra up` that mint their own token at every start).
+pub async fn renew_platform_token(
+    pool: &PgPool,
+    admin_email: &str,
+    name: &str,
+    scopes: &[String],
+) -> anyhow::Result<String> {
+    let mut tx = pool.begin().await?;
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE auth.api_tokens SET revoked_at = now()
+          WHERE org_id IS NULL AND name = $1 AND revoked_at IS NULL RETURNING token_id",
+    )
+    .bind(name)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in revoked {
+        audit::record(
+            &mut tx,
+            Event::TokenRevoked,
+            None,
+            None,
+            None,
+            serde_json::json!({"token_id": id, "reason": "renewed"}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    create_platform_token(pool, admin_email, name, scopes).await
+}
+
 /// Rotates the signing keys; the previous key stays valid until its tokens expire.
 pub async fn rotate_keys(pool: &PgPool) -> anyhow::Result<String> {
     let mut tx = pool.begin().await?;

@@ -57,6 +57,15 @@ pub fn settings() -> anyhow::Result<Settings> {
 
 /// Starts the named services and runs them until Ctrl-C or SIGTERM.
 pub async fn run(services: &[Service], settings: Settings) -> anyhow::Result<()> {
+    run_with(services, settings, None).await
+}
+
+/// [`run`], with a task started once every service listens (it may call them).
+async fn run_with(
+    services: &[Service],
+    settings: Settings,
+    after_start: Option<BoxFuture<'static, ()>>,
+) -> anyhow::Result<()> {
     let mut apps = Vec::new();
     for &service in services {
         let app = build(service, settings.clone()).await?;
@@ -74,7 +83,11 @@ pub async fn run(services: &[Service], settings: Settings) -> anyhow::Result<()>
             }))
         })
         .collect();
+    let after = after_start.map(tokio::spawn);
     lyra_common::server::shutdown_signal().await;
+    if let Some(after) = after {
+        after.abort();
+    }
     eprintln!("stopping…");
     stop.send(true).ok();
     for handle in handles {
@@ -122,8 +135,20 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     let pool = db::admin_pool().await?;
     let (org, org_name) = lyra_auth::admin::ensure_demo_logins(&pool).await?;
     load_committed_models(&pool).await;
+    let (_, admin_email, _) = lyra_auth::admin::DEMO_LOGINS
+        .iter()
+        .find(|(role, _, _)| *role == "bank_admin")
+        .expect("a demo bank admin");
+    let pipeline_token = lyra_auth::admin::renew_platform_token(
+        &pool,
+        admin_email,
+        "lyra up pipeline",
+        &["models:predict".into()],
+    )
+    .await?;
     pool.close().await;
-    let settings = settings()?;
+    let mut settings = settings()?;
+    settings.pipeline.api_token = Some(Secret::new(pipeline_token));
     lyra_common::telemetry::init(&settings.log);
     eprintln!("demo logins (organisation {org}, {org_name}):");
     for (role, email, password) in lyra_auth::admin::DEMO_LOGINS {
@@ -132,11 +157,42 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     eprintln!("starting all services (Ctrl-C stops everything):");
     let gateway = settings.services.of(Service::Gateway);
     eprintln!("Lyra: http://{}:{}", gateway.host, gateway.port);
-    let result = run(&Service::ALL, settings.clone()).await;
+    let first_run = first_pipeline_run(settings.clone()).boxed();
+    let result = run_with(&Service::ALL, settings.clone(), Some(first_run)).await;
     if std::env::var_os("DATABASE_URL").is_none() {
         db::stop()?;
     }
     result
+}
+
+/// Runs every pipeline job once, unless results for the current cut-off exist, so that the
+/// dashboard shows segments, scores and forecasts. A failure is reported, not fatal: the
+/// dashboard still serves what it can.
+async fn first_pipeline_run(settings: Settings) {
+    let result = async {
+        let db = lyra_common::db::Db::connect_as(DbRole::Platform, &settings.database).await?;
+        let ctx = lyra_pipeline::context(&db, &settings);
+        let as_of = lyra_pipeline::tasks::default_as_of(&ctx.pool).await?;
+        let done: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT FROM pipeline.jobs
+                             WHERE kind = 'forecast' AND status = 'succeeded' AND as_of = $1)",
+        )
+        .bind(as_of)
+        .fetch_one(&ctx.pool)
+        .await?;
+        if done {
+            eprintln!("pipeline: results as of {as_of} are there already");
+        } else {
+            eprintln!("pipeline: features, scores, forecasts and peer groups as of {as_of}…");
+            crate::pipeline::run_jobs(&ctx, "all", Some(as_of)).await?;
+        }
+        db.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("pipeline: {e:#} (retry with `lyra pipeline run all`)");
+    }
 }
 
 /// Registers and activates the committed models (`ml/models/<name>/`) when the registry is

@@ -96,6 +96,9 @@ pub struct ModelDetail {
     pub name: String,
     /// The version served, if any.
     pub active_version: Option<i32>,
+    /// The served version's contract (its input columns, outputs, segment names…), so that
+    /// clients such as the pipeline send exactly what it takes.
+    pub active_contract: Option<serde_json::Value>,
     /// Every version, newest first.
     pub versions: Vec<VersionInfo>,
     /// Every activation and rollback, newest first.
@@ -379,6 +382,18 @@ pub async fn describe(pool: &PgPool, name: &str) -> Result<ModelDetail, Registry
     .bind(name)
     .fetch_all(pool)
     .await?;
+    let active_contract: Option<serde_json::Value> = match active_version {
+        Some(version) => {
+            sqlx::query_scalar(
+                "SELECT contract FROM models.versions WHERE name = $1 AND version = $2",
+            )
+            .bind(name)
+            .bind(version)
+            .fetch_optional(pool)
+            .await?
+        }
+        None => None,
+    };
     let history: Vec<(String, i32, Option<i32>, String, OffsetDateTime)> = sqlx::query_as(
         "SELECT action, version, previous, activated_by, activated_at FROM models.activations
           WHERE name = $1 ORDER BY activation_id DESC",
@@ -389,6 +404,7 @@ pub async fn describe(pool: &PgPool, name: &str) -> Result<ModelDetail, Registry
     Ok(ModelDetail {
         name: name.to_string(),
         active_version,
+        active_contract,
         versions: versions
             .into_iter()
             .map(

@@ -382,6 +382,8 @@ async fn upload_activate_predict_and_roll_back() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["active_version"], 1);
+    assert_eq!(detail["active_contract"]["name"], "mlp_spend");
+    assert!(detail["active_contract"]["input"]["columns"].is_array());
     assert_eq!(detail["versions"].as_array().unwrap().len(), 2);
     assert_eq!(detail["versions"][0]["uploaded_by"], "test-bank_admin");
     assert_eq!(detail["versions"][0]["validation"]["ok"], true);

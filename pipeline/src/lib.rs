@@ -70,7 +70,10 @@ fn allowed(claims: &Claims) -> Result<(), Response> {
     if claims.role == Role::BankAdmin {
         Ok(())
     } else {
-        Err(error(StatusCode::FORBIDDEN, "pipeline jobs are for bank admins"))
+        Err(error(
+            StatusCode::FORBIDDEN,
+            "pipeline jobs are for bank admins",
+        ))
     }
 }
 

@@ -67,11 +67,10 @@ impl ModelClient {
     /// The active version of `name` and its contract.
     pub async fn active(&self, name: &str) -> anyhow::Result<ActiveModel> {
         let model = self.get_json(&format!("/v1/models/{name}")).await?;
-        let active = &model["active"];
-        let version = active["version"]
+        let version = model["active_version"]
             .as_i64()
             .with_context(|| format!("model {name} has no active version"))?;
-        let contract = active["contract"].clone();
+        let contract = model["active_contract"].clone();
         let columns = contract["input"]["columns"]
             .as_array()
             .with_context(|| format!("model {name} v{version}: contract without input columns"))?

@@ -103,3 +103,71 @@ pub async fn exchange(auth: &Running, api_token: &str) -> serde_json::Value {
         .await
         .unwrap()
 }
+
+/// The password of every bank admin these helpers create.
+pub const ADMIN_PASSWORD: &str = "Tundra-Lantern-Violet-42";
+const ADMIN_EMAIL: &str = "pipeline-admin@bank.example";
+
+/// A platform API token with `scopes`, made by a bank admin (created on first use, with
+/// e-mail `pipeline-admin@bank.example`).
+pub async fn bank_admin_api_token(db: &TestDb, scopes: &[&str]) -> String {
+    let pool = db.admin_pool().await;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM auth.users WHERE email = $1)")
+            .bind(ADMIN_EMAIL)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    if !exists {
+        admin::create_user(
+            &pool,
+            ADMIN_EMAIL,
+            "Admin",
+            ADMIN_PASSWORD,
+            Membership::BankAdmin,
+        )
+        .await
+        .unwrap();
+    }
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    admin::create_platform_token(&pool, ADMIN_EMAIL, "test", &scopes)
+        .await
+        .unwrap()
+}
+
+/// Logs `email` in with [`ADMIN_PASSWORD`]; returns the access token.
+pub async fn login(auth: &Running, email: &str) -> String {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(auth.url("/v1/auth/login"))
+        .json(&serde_json::json!({ "email": email, "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login of {email}: {body}"))
+        .to_string()
+}
+
+/// Tokens that must be refused, forged from `access`'s claims and the real signing key.
+pub async fn forgeries(db: &TestDb, auth: &Running, access: &str) -> Vec<(&'static str, String)> {
+    let valid: lyra_common::token::Claims = reqwest::Client::new()
+        .get(auth.url("/v1/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (kid, private, public): (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT kid, private_der, public_raw FROM auth.signing_keys WHERE retired_at IS NULL",
+    )
+    .fetch_one(&db.admin_pool().await)
+    .await
+    .unwrap();
+    lyra_common::testing::forged_tokens(&kid, &private, &public, &valid)
+}
