@@ -103,8 +103,6 @@ pub fn customer_feature_names(groups: &[String]) -> Vec<String> {
         .map(String::from),
     );
     names.extend(groups.iter().map(|g| format!("share_{g}")));
-    names.extend(groups.iter().map(|g| format!("days_since_{g}")));
-    names.extend(groups.iter().map(|g| format!("txns_90_{g}")));
     names.extend((0..7).map(|d| format!("dow_{d}")));
     names.extend(HOUR_BUCKETS.map(|(name, _)| name.to_string()));
     names.extend(
@@ -324,18 +322,6 @@ fn customer_frame(
                 .sum()
                 .alias(format!("spend_{g}")),
         );
-        let in_group = col("grp").eq(lit(pos as i32));
-        aggs.push(
-            col("d")
-                .filter(in_group.clone())
-                .max()
-                .alias(format!("last_d_{g}")),
-        );
-        aggs.push(
-            f64_(in_group.and(last(90)))
-                .sum()
-                .alias(format!("txns_90_{g}")),
-        );
     }
     for d in 0..7 {
         aggs.push(f64_(col("dow").eq(lit(d))).mean().alias(format!("dow_{d}")));
@@ -390,14 +376,6 @@ fn customer_frame(
             .alias("trend_90"),
     ];
     for g in groups {
-        // Days since the last purchase in the group; one more than the look-back if none.
-        let last_day = col(format!("last_d_{g}"));
-        derived.push(
-            when(last_day.clone().is_null())
-                .then(lit(f64::from(LOOKBACK_DAYS + 1)))
-                .otherwise(f64_(-last_day))
-                .alias(format!("days_since_{g}")),
-        );
         derived.push(
             at_most_one(ratio(
                 positive(col(format!("spend_{g}"))),
@@ -759,10 +737,6 @@ mod tests {
             ("ecom_share_365", 1.0 / 3.0),
             ("share_groceries", 0.7),
             ("share_restaurants", 0.3),
-            ("days_since_groceries", 1.0),
-            ("days_since_restaurants", 40.0),
-            ("txns_90_groceries", 1.0),
-            ("txns_90_restaurants", 1.0),
             ("dow_0", 1.0 / 3.0),
             ("dow_4", 1.0 / 3.0),
             ("dow_6", 0.0),
