@@ -144,7 +144,7 @@ async fn measure(url: &str, token: Option<&str>, requests: usize, concurrency: u
 /// `lyra db start` (or DATABASE_URL); the same requests direct and through the gateway.
 pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> {
     use lyra_common::Service;
-    let mut settings = crate::serve::settings()?;
+    let mut settings = crate::db::settings()?;
     settings.log.filter = "warn".into();
     lyra_common::telemetry::init(&settings.log);
     for service in Service::ALL {
@@ -236,7 +236,7 @@ const PAGE_GOAL_MS: f64 = 100.0;
 /// (0.1 s).
 pub async fn metrics(requests: usize, concurrency: usize) -> anyhow::Result<()> {
     use lyra_common::Service;
-    let mut settings = crate::serve::settings()?;
+    let mut settings = crate::db::settings()?;
     settings.log.filter = "warn".into();
     lyra_common::telemetry::init(&settings.log);
     for service in Service::ALL {
@@ -433,7 +433,7 @@ pub async fn ingest(args: &DataArgs) -> anyhow::Result<()> {
     admin.execute("CHECKPOINT").await?;
 
     // Lyra: auth and ingest in this process, the file streamed from disk over HTTP.
-    let mut settings = crate::serve::settings()?;
+    let mut settings = crate::db::settings()?;
     settings.log.filter = "warn,lyra_ingest=info".into();
     lyra_common::telemetry::init(&settings.log);
     for (role, slot) in [

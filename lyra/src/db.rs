@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use lyra_common::Settings;
+use lyra_common::config::Secret;
+use lyra_common::db::DbRole;
 use lyra_common::localpg::{self, Cluster};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -157,4 +160,35 @@ pub async fn set_role_passwords() -> anyhow::Result<()> {
     }
     pool.close().await;
     Ok(())
+}
+
+/// Settings from the configuration file and environment. When neither names the service
+/// databases, they are derived from the admin URL (`DATABASE_URL` or the private cluster).
+pub fn settings() -> anyhow::Result<Settings> {
+    let file = Settings::default_file();
+    let mut settings = Settings::load(file.as_deref())?;
+    if file.is_none() {
+        let roles = [
+            ("LYRA_DATABASE__APP_URL", DbRole::App),
+            ("LYRA_DATABASE__PLATFORM_URL", DbRole::Platform),
+            ("LYRA_DATABASE__AUTH_URL", DbRole::Auth),
+        ];
+        let missing: Vec<DbRole> = roles
+            .iter()
+            .filter(|(var, _)| std::env::var_os(var).is_none())
+            .map(|(_, role)| *role)
+            .collect();
+        if !missing.is_empty() {
+            let admin = admin_url()?;
+            for role in missing {
+                let url = Secret::new(role_url(&admin, role.role_name())?);
+                match role {
+                    DbRole::App => settings.database.app_url = url,
+                    DbRole::Platform => settings.database.platform_url = url,
+                    DbRole::Auth => settings.database.auth_url = url,
+                }
+            }
+        }
+    }
+    Ok(settings)
 }

@@ -7,7 +7,7 @@ use lyra_common::db::{Db, DbRole};
 use time::Date;
 use time::macros::format_description;
 
-use crate::serve;
+use crate::db;
 
 /// Parses an ISO date (`2026-08-03`) for `--as-of`.
 pub fn parse_date(s: &str) -> Result<Date, String> {
@@ -17,7 +17,7 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
 
 /// The platform role's connection, as the pipeline service uses it.
 pub async fn platform_db() -> anyhow::Result<Db> {
-    let settings = serve::settings()?;
+    let settings = db::settings()?;
     Db::connect_as(DbRole::Platform, &settings.database)
         .await
         .context("connecting as the platform role")
@@ -53,7 +53,7 @@ pub async fn export(as_of: Date, out: &Path) -> anyhow::Result<()> {
 /// `lyra pipeline run JOB|all`: runs jobs here with a progress bar each; scoring talks to
 /// model-svc with `pipeline.api_token` (LYRA_PIPELINE__API_TOKEN).
 pub async fn run(job: &str, as_of: Option<Date>) -> anyhow::Result<()> {
-    let settings = serve::settings()?;
+    let settings = db::settings()?;
     let db = Db::connect_as(DbRole::Platform, &settings.database)
         .await
         .context("connecting as the platform role")?;

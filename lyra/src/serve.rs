@@ -24,37 +24,6 @@ pub fn build(
     }
 }
 
-/// Settings from the configuration file and environment. When neither names the service
-/// databases, they are derived from the admin URL (`DATABASE_URL` or the private cluster).
-pub fn settings() -> anyhow::Result<Settings> {
-    let file = Settings::default_file();
-    let mut settings = Settings::load(file.as_deref())?;
-    if file.is_none() {
-        let roles = [
-            ("LYRA_DATABASE__APP_URL", DbRole::App),
-            ("LYRA_DATABASE__PLATFORM_URL", DbRole::Platform),
-            ("LYRA_DATABASE__AUTH_URL", DbRole::Auth),
-        ];
-        let missing: Vec<DbRole> = roles
-            .iter()
-            .filter(|(var, _)| std::env::var_os(var).is_none())
-            .map(|(_, role)| *role)
-            .collect();
-        if !missing.is_empty() {
-            let admin = db::admin_url()?;
-            for role in missing {
-                let url = Secret::new(db::role_url(&admin, role.role_name())?);
-                match role {
-                    DbRole::App => settings.database.app_url = url,
-                    DbRole::Platform => settings.database.platform_url = url,
-                    DbRole::Auth => settings.database.auth_url = url,
-                }
-            }
-        }
-    }
-    Ok(settings)
-}
-
 /// Starts the named services and runs them until Ctrl-C or SIGTERM.
 pub async fn run(services: &[Service], settings: Settings) -> anyhow::Result<()> {
     run_with(services, settings, None).await
@@ -110,7 +79,7 @@ pub async fn serve(which: &str) -> anyhow::Result<()> {
             )
         })?]
     };
-    let settings = settings()?;
+    let settings = db::settings()?;
     lyra_common::telemetry::init(&settings.log);
     run(&services, settings).await
 }
@@ -147,7 +116,7 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     )
     .await?;
     pool.close().await;
-    let mut settings = settings()?;
+    let mut settings = db::settings()?;
     settings.pipeline.api_token = Some(Secret::new(pipeline_token));
     lyra_common::telemetry::init(&settings.log);
     eprintln!("demo logins (organisation {org}, {org_name}):");

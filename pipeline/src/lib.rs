@@ -66,22 +66,17 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
-fn allowed(claims: &Claims) -> Result<(), Response> {
-    if claims.role == Role::BankAdmin {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::FORBIDDEN,
-            "pipeline jobs are for bank admins",
-        ))
-    }
+/// The refusal for anyone but a bank admin.
+fn denied(claims: &Claims) -> Option<Response> {
+    (claims.role != Role::BankAdmin)
+        .then(|| error(StatusCode::FORBIDDEN, "pipeline jobs are for bank admins"))
 }
 
 async fn list_jobs(
     State(state): State<PipelineState>,
     Authenticated(claims): Authenticated,
 ) -> Response {
-    if let Err(denied) = allowed(&claims) {
+    if let Some(denied) = denied(&claims) {
         return denied;
     }
     match jobs::recent(&state.ctx.pool, 50).await {
@@ -106,7 +101,7 @@ async fn start_job(
     Authenticated(claims): Authenticated,
     Json(body): Json<StartJob>,
 ) -> Response {
-    if let Err(denied) = allowed(&claims) {
+    if let Some(denied) = denied(&claims) {
         return denied;
     }
     let kind: JobKind = match body.kind.parse() {
