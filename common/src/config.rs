@@ -413,14 +413,14 @@ impl Settings {
         let mut seen = std::collections::HashMap::new();
         for service in Service::ALL {
             let listen = self.services.of(service);
-            if listen.port != 0 {
-                if let Some(other) = seen.insert(listen.port, service) {
-                    return Err(ConfigError::Invalid {
-                        key: service.port_key(),
-                        value: listen.port.to_string(),
-                        reason: format!("already used by `{}`", other.port_key()),
-                    });
-                }
+            if listen.port != 0
+                && let Some(other) = seen.insert(listen.port, service)
+            {
+                return Err(ConfigError::Invalid {
+                    key: service.port_key(),
+                    value: listen.port.to_string(),
+                    reason: format!("already used by `{}`", other.port_key()),
+                });
             }
         }
         Ok(())
