@@ -1,6 +1,8 @@
 //! The gateway in front of the real auth service: routing, the token wall, limits,
 //! timeouts and headers. Everything over real HTTP on real ports.
 
+mod support;
+
 use lyra_auth::admin::{self, Membership};
 use lyra_common::Service;
 use lyra_common::db::OrgId;
@@ -133,19 +135,7 @@ async fn bad_tokens_are_answered_401_before_any_service_sees_them() {
     let s = stack(|_| {}).await;
     let tokens = s.login().await;
     let access = tokens["access_token"].as_str().unwrap();
-    let valid: Claims = s
-        .get("/v1/auth/me", Some(access))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let (kid, private, public): (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
-        "SELECT kid, private_der, public_raw FROM auth.signing_keys WHERE retired_at IS NULL",
-    )
-    .fetch_one(&s.db.admin_pool().await)
-    .await
-    .unwrap();
-    let mut cases = lyra_common::testing::forged_tokens(&kid, &private, &public, &valid);
+    let mut cases = support::forgeries(&s.db, &s.auth, access).await;
     cases.push((
         "a refresh token as an access token",
         tokens["refresh_token"].as_str().unwrap().to_string(),

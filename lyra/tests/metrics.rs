@@ -292,20 +292,7 @@ impl World {
         admin::create_user(&self.admin, email, "Test User", PASSWORD, membership)
             .await
             .unwrap();
-        let body: Value = self
-            .http
-            .post(self.auth.url("/v1/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["access_token"]
-            .as_str()
-            .expect("logged in")
-            .to_string()
+        support::login_with(&self.auth, email, PASSWORD).await
     }
 
     /// An access token for an API token of `org` with `scopes`.

@@ -137,9 +137,14 @@ pub async fn bank_admin_api_token(db: &TestDb, scopes: &[&str]) -> String {
 
 /// Logs `email` in with [`ADMIN_PASSWORD`]; returns the access token.
 pub async fn login(auth: &Running, email: &str) -> String {
+    login_with(auth, email, ADMIN_PASSWORD).await
+}
+
+/// Logs `email` in with `password`; returns the access token.
+pub async fn login_with(auth: &Running, email: &str, password: &str) -> String {
     let body: serde_json::Value = reqwest::Client::new()
         .post(auth.url("/v1/auth/login"))
-        .json(&serde_json::json!({ "email": email, "password": ADMIN_PASSWORD }))
+        .json(&serde_json::json!({ "email": email, "password": password }))
         .send()
         .await
         .unwrap()
