@@ -1366,3 +1366,66 @@ async fn the_openapi_document_describes_every_route() {
         assert!(reasons.contains(reason), "{reasons}");
     }
 }
+
+#[tokio::test]
+async fn outlets_and_the_days_parameter() {
+    let w = World::start().await;
+    let alpha = w
+        .login("owner@alpha.example", Membership::Member(A, Role::Owner))
+        .await;
+    let body = w.get("/v1/metrics/outlets", &alpha).await;
+    let outlets: Vec<(i64, &str, &str)> = body["outlets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["merchant_id"].as_i64().unwrap(),
+                o["name"].as_str().unwrap(),
+                o["category_group"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outlets,
+        [
+            (A_GROCERY, "Shop 10", "groceries"),
+            (A_CAFE, "Shop 11", "restaurants")
+        ]
+    );
+    let last: Date = sqlx::query_scalar(
+        "SELECT max(day) FROM ingest.merchant_daily WHERE merchant_id = ANY ($1)",
+    )
+    .bind([A_GROCERY, A_CAFE])
+    .fetch_one(&w.admin)
+    .await
+    .unwrap();
+    assert_eq!(body["meta"]["to"], last.to_string());
+    assert_eq!(
+        body["meta"]["from"],
+        (last - time::Duration::days(29)).to_string()
+    );
+
+    // `days` counts back from `to`, and the comparison follows.
+    let body = w
+        .get(&format!("/v1/metrics/overview?days=7&to={TO}"), &alpha)
+        .await;
+    assert_eq!(body["meta"]["from"], date!(2026 - 10 - 25).to_string());
+    assert_eq!(body["meta"]["compare_to"], date!(2026 - 10 - 24).to_string());
+    assert_eq!(
+        body["meta"]["compare_from"],
+        date!(2026 - 10 - 18).to_string()
+    );
+    for (query, names) in [
+        (format!("days=7&from={FROM}"), "not both"),
+        ("days=0".to_string(), "days: \\\"0\\\" is not a number of days"),
+        ("days=a".to_string(), "days: \\\"a\\\" is not a number of days"),
+    ] {
+        let response = w
+            .get_raw(&format!("/v1/metrics/overview?{query}"), Some(&alpha))
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(names), "{query}: {text}");
+    }
+}

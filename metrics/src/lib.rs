@@ -164,6 +164,12 @@ pub fn table() -> Vec<(RouteSpec, MethodRouter<MetricsState>)> {
     use market::*;
     use overview::*;
     vec![
+        route::<Outlets>(
+            "/v1/metrics/outlets",
+            "The organisation's outlets and the default period",
+            false,
+            get(outlets),
+        ),
         route::<Overview>(
             "/v1/metrics/overview",
             "KPIs with the comparison period and the peer median",

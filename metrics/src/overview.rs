@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::access::Tenant;
 use crate::error::MetricsError;
 use crate::kpi::{Kpi, Unit, div_round};
-use crate::params::{Day, Grain, Meta, Params, Scope};
+use crate::params::{Day, Grain, Meta, Outlet, Params, Scope};
 use crate::privacy::{Figure, Hidden};
 use crate::reply::{reply, tables};
 use crate::sql::{self, Kpis};
@@ -79,6 +79,31 @@ pub async fn peer_kpis(
         peers: peers.len(),
     };
     Ok(Ok((group, peers)))
+}
+
+/// The organisation's outlets (the dashboard's outlet selector) and the default period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Outlets {
+    /// The default period: `to` is the last day with sales at the outlets.
+    pub meta: Meta,
+    /// The outlets in scope, by id.
+    pub outlets: Vec<Outlet>,
+}
+
+tables!(Outlets { outlets });
+
+/// The organisation's outlets.
+pub async fn outlets(
+    State(state): State<MetricsState>,
+    tenant: Tenant,
+    params: Params,
+) -> Result<Response, MetricsError> {
+    let (_request, scope) = Request::begin(&state, &tenant, &params).await?;
+    let body = Outlets {
+        meta: scope.meta(),
+        outlets: scope.outlets.clone(),
+    };
+    reply("outlets", &params, body)
 }
 
 /// KPIs of the period and the comparison period, with the peer median.

@@ -3,7 +3,8 @@
 //!
 //! `merchant` (one of the organisation's outlets; omitted: all of them), `from` and `to`
 //! (ISO dates, inclusive, Moscow days; `to` defaults to the last day with sales at the
-//! outlets, `from` to 29 days before `to`), `compare=previous|last_year`,
+//! outlets, `from` to 29 days before `to`), or `days` instead of `from` (the last N days
+//! up to `to`: how the dashboard's 7/30/90-day and 12-month choices ask), `compare=previous|last_year`,
 //! `grain=day|week|month` (series only; by default days up to 62 days, weeks up to 366,
 //! months beyond), `format=json|csv` (or `Accept: text/csv`) and `table` (which table of
 //! the answer a CSV holds). Unknown parameters are refused, so a typo is not silently
@@ -165,6 +166,7 @@ struct Raw {
     merchant: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    days: Option<String>,
     compare: Option<String>,
     grain: Option<String>,
     format: Option<String>,
@@ -178,6 +180,7 @@ pub struct Params {
     pub merchant: Option<i64>,
     from: Option<Date>,
     to: Option<Date>,
+    days: Option<i64>,
     /// Comparison period.
     pub compare: Compare,
     grain: Option<Grain>,
@@ -203,6 +206,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .transpose()?;
         let from = raw.from.map(|t| parse_day("from", &t)).transpose()?;
         let to = raw.to.map(|t| parse_day("to", &t)).transpose()?;
+        let days = raw
+            .days
+            .map(|d| {
+                d.parse::<i64>()
+                    .ok()
+                    .filter(|d| (1..=MAX_DAYS).contains(d))
+                    .ok_or_else(|| {
+                        MetricsError::BadRequest(format!(
+                            "days: {d:?} is not a number of days from 1 to {MAX_DAYS}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        if from.is_some() && days.is_some() {
+            return Err(MetricsError::BadRequest(
+                "days: give either from or days, not both".into(),
+            ));
+        }
         let compare = match raw.compare.as_deref() {
             None | Some("previous") => Compare::Previous,
             Some("last_year") => Compare::LastYear,
@@ -246,6 +267,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             merchant,
             from,
             to,
+            days,
             compare,
             grain,
             format,
@@ -314,7 +336,9 @@ impl Scope {
                 last.unwrap_or_else(|| moscow_today() - Duration::days(1))
             }
         };
-        let from = params.from.unwrap_or(to - Duration::days(29));
+        let from = params
+            .from
+            .unwrap_or(to - Duration::days(params.days.unwrap_or(30) - 1));
         let period = Period { from, to };
         if from > to {
             return Err(MetricsError::BadRequest(format!(
