@@ -1411,15 +1411,24 @@ async fn outlets_and_the_days_parameter() {
         .get(&format!("/v1/metrics/overview?days=7&to={TO}"), &alpha)
         .await;
     assert_eq!(body["meta"]["from"], date!(2026 - 10 - 25).to_string());
-    assert_eq!(body["meta"]["compare_to"], date!(2026 - 10 - 24).to_string());
+    assert_eq!(
+        body["meta"]["compare_to"],
+        date!(2026 - 10 - 24).to_string()
+    );
     assert_eq!(
         body["meta"]["compare_from"],
         date!(2026 - 10 - 18).to_string()
     );
     for (query, names) in [
         (format!("days=7&from={FROM}"), "not both"),
-        ("days=0".to_string(), "days: \\\"0\\\" is not a number of days"),
-        ("days=a".to_string(), "days: \\\"a\\\" is not a number of days"),
+        (
+            "days=0".to_string(),
+            "days: \\\"0\\\" is not a number of days",
+        ),
+        (
+            "days=a".to_string(),
+            "days: \\\"a\\\" is not a number of days",
+        ),
     ] {
         let response = w
             .get_raw(&format!("/v1/metrics/overview?{query}"), Some(&alpha))

@@ -15,27 +15,6 @@ fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ml/models")
 }
 
-/// A small bank in the database, through the CLI like a user would load it.
-async fn small_bank(db: &TestDb) {
-    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_lyra"))
-        .env("DATABASE_URL", db.admin_url())
-        .args([
-            "generate",
-            "--preset",
-            "small",
-            "--seed",
-            "5",
-            "--customers",
-            "1500",
-        ])
-        .args(["--merchants", "150"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-}
-
 async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -43,7 +22,7 @@ async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_job_runs_through_model_svc_and_a_rerun_duplicates_nothing() {
     let db = fresh_db().await;
-    small_bank(&db).await;
+    support::small_bank(&db).await;
     let admin = db.admin_pool().await;
     let registered = lyra_model_svc::registry::register_dir(&admin, &models_dir(), true)
         .await

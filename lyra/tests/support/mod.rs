@@ -176,3 +176,25 @@ pub async fn forgeries(db: &TestDb, auth: &Running, access: &str) -> Vec<(&'stat
     .unwrap();
     lyra_common::testing::forged_tokens(&kid, &private, &public, &valid)
 }
+
+/// A small bank in the database (1,500 customers, 150 merchants, organisations), through
+/// the CLI like a user would load it.
+pub async fn small_bank(db: &TestDb) {
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_lyra"))
+        .env("DATABASE_URL", db.admin_url())
+        .args([
+            "generate",
+            "--preset",
+            "small",
+            "--seed",
+            "5",
+            "--customers",
+            "1500",
+        ])
+        .args(["--merchants", "150"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+}
