@@ -340,6 +340,260 @@ pub async fn metrics(requests: usize, concurrency: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Latencies of one kind of request, sorted, with the failures.
+struct Latencies {
+    ms: Vec<f64>,
+    errors: usize,
+}
+
+impl Latencies {
+    fn at(&self, q: f64) -> f64 {
+        if self.ms.is_empty() {
+            return f64::NAN;
+        }
+        self.ms[((self.ms.len() as f64 * q) as usize).min(self.ms.len() - 1)]
+    }
+}
+
+/// Runs `work(worker, i)` from `workers` tasks in a closed loop for `seconds`; each call
+/// returns which kind of request it was and whether it succeeded.
+async fn closed_loop<F, Fut>(workers: usize, seconds: f64, work: F) -> Vec<Latencies>
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (usize, bool)> + Send,
+{
+    let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = (0..workers)
+        .map(|worker| {
+            let work = work.clone();
+            tokio::spawn(async move {
+                let mut seen: Vec<(usize, f64, bool)> = Vec::new();
+                let mut i = worker;
+                while std::time::Instant::now() < until {
+                    let t = std::time::Instant::now();
+                    let (kind, ok) = work(worker, i).await;
+                    seen.push((kind, t.elapsed().as_secs_f64() * 1000.0, ok));
+                    i += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut kinds: Vec<Latencies> = Vec::new();
+    for task in tasks {
+        for (kind, ms, ok) in task.await.expect("worker") {
+            while kinds.len() <= kind {
+                kinds.push(Latencies {
+                    ms: Vec::new(),
+                    errors: 0,
+                });
+            }
+            kinds[kind].ms.push(ms);
+            if !ok {
+                kinds[kind].errors += 1;
+            }
+        }
+    }
+    for k in &mut kinds {
+        k.ms.sort_by(f64::total_cmp);
+    }
+    kinds
+}
+
+/// Logs in through the app's login form (CSRF cookie and token, then the password) and
+/// returns the browser's `Cookie` header.
+async fn browser_login(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let mut jar: Vec<String> = Vec::new();
+    let keep = |jar: &mut Vec<String>, r: &reqwest::Response| {
+        for c in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some(pair) = c.to_str().ok().and_then(|c| c.split(';').next()) {
+                jar.push(pair.to_string());
+            }
+        }
+    };
+    let form = http.get(format!("{base}/login")).send().await?;
+    keep(&mut jar, &form);
+    let body = form.text().await?;
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = body
+        .split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| anyhow::anyhow!("no CSRF token on the login page"))?
+        .to_string();
+    let done = http
+        .post(format!("{base}/login"))
+        .header("cookie", jar.join("; "))
+        .form(&[("email", email), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        done.status() == reqwest::StatusCode::SEE_OTHER,
+        "login answered {}",
+        done.status()
+    );
+    keep(&mut jar, &done);
+    Ok(jar.join("; "))
+}
+
+/// `lyra bench app`: PRODUCT.md §8 and the dashboard issue's load test. Auth, metrics, the
+/// app and the gateway in this process against the database of `lyra db start` (or
+/// DATABASE_URL) holding the demo data; `sessions` browsers log in through the login form
+/// and load the overview and customers pages of the demo owner's first outlet (30 days)
+/// in a closed loop for `seconds`. The peer: the overview's KPI queries (the period, the
+/// comparison period and the peers) run straight in Postgres, as the application role for
+/// the organisation, by as many concurrent clients for a quarter of the time.
+pub async fn app(seconds: u64, sessions: usize) -> anyhow::Result<()> {
+    use lyra_common::Service;
+    use lyra_common::db::{Db, DbRole};
+    let mut settings = crate::db::settings()?;
+    settings.log.filter = "warn".into();
+    lyra_common::telemetry::init(&settings.log);
+    for service in Service::ALL {
+        settings.services.of_mut(service).port = 0;
+    }
+    settings.gateway.per_address_per_second = 1_000_000;
+    settings.gateway.per_address_burst = 1_000_000;
+    settings.gateway.per_token_per_second = 1_000_000;
+    settings.gateway.per_token_burst = 1_000_000;
+    let admin = crate::db::admin_pool().await?;
+    let (org, name) = lyra_auth::admin::ensure_demo_logins(&admin).await?;
+    let outlet: i64 =
+        sqlx::query_scalar("SELECT min(merchant_id) FROM ingest.merchants WHERE org_id = $1")
+            .bind(org.0)
+            .fetch_one(&admin)
+            .await?;
+    let to: time::Date =
+        sqlx::query_scalar("SELECT max(day) FROM ingest.merchant_daily WHERE merchant_id = $1")
+            .bind(outlet)
+            .fetch_one(&admin)
+            .await?;
+    let services = InProcess::new();
+    let auth = services.spawn(lyra_auth::build(settings.clone()).await?);
+    settings.gateway.upstreams.auth = Some(auth);
+    let metrics = services.spawn(lyra_metrics::build(settings.clone()).await?);
+    settings.gateway.upstreams.metrics = Some(metrics);
+    let app = services.spawn(lyra_app::build(settings.clone()).await?);
+    settings.gateway.upstreams.app = Some(app);
+    let gateway = services.spawn(lyra_gateway::build(settings.clone()).await?);
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(sessions)
+        .build()?;
+    let (_, email, password) = lyra_auth::admin::DEMO_LOGINS[0];
+    let mut cookies = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        cookies.push(browser_login(&http, &gateway, email, password).await?);
+    }
+    let cookies = std::sync::Arc::new(cookies);
+    let pages = std::sync::Arc::new([
+        format!("{gateway}/?merchant={outlet}&range=30"),
+        format!("{gateway}/customers?merchant={outlet}&range=30"),
+    ]);
+    println!(
+        "organisation {} ({name}), outlet {outlet}, 30 days to {to}; {sessions} logged-in sessions, closed loop, loopback, this machine",
+        org.0
+    );
+    let load = |seconds: f64| {
+        let (http, cookies, pages) = (http.clone(), cookies.clone(), pages.clone());
+        closed_loop(sessions, seconds, move |worker, i| {
+            let (http, cookies, pages) = (http.clone(), cookies.clone(), pages.clone());
+            async move {
+                let kind = i % pages.len();
+                let ok = match http
+                    .get(&pages[kind])
+                    .header("cookie", &cookies[worker])
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == reqwest::StatusCode::OK => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                (kind, ok)
+            }
+        })
+    };
+    load(3.0).await; // warm-up
+    let measured = load(seconds as f64).await;
+
+    let mut db_settings = settings.database.clone();
+    db_settings.max_connections = sessions.min(40) as u32;
+    let db = Db::connect_as(DbRole::App, &db_settings).await?;
+    let from = to - time::Duration::days(29);
+    let before = (from - time::Duration::days(30), from - time::Duration::days(1));
+    let sql = closed_loop(sessions, (seconds as f64 / 4.0).max(5.0), move |_, _| {
+        let db = db.clone();
+        async move {
+            let run = async {
+                let mut tx = db.begin_for_org(org).await?;
+                for (a, b) in [(from, to), before] {
+                    sqlx::query("SELECT * FROM metrics.kpis($1, $2, $3)")
+                        .bind(outlet)
+                        .bind(a)
+                        .bind(b)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("SELECT * FROM metrics.peer_kpis($1, $2, $3)")
+                    .bind(outlet)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                anyhow::Ok(())
+            };
+            (0, run.await.is_ok())
+        }
+    })
+    .await;
+
+    println!(
+        "{:<52} {:>9} {:>9} {:>9} {:>8}",
+        "", "requests", "p50 ms", "p99 ms", "errors"
+    );
+    let names = ["overview page (through the gateway)", "customers page (through the gateway)"];
+    for (name, l) in names.iter().zip(&measured) {
+        println!(
+            "{name:<52} {:>9} {:>9.1} {:>9.1} {:>8}",
+            l.ms.len(),
+            l.at(0.5),
+            l.at(0.99),
+            l.errors
+        );
+    }
+    let peer = &sql[0];
+    println!(
+        "{:<52} {:>9} {:>9.1} {:>9.1} {:>8}",
+        "overview KPI queries straight in Postgres",
+        peer.ms.len(),
+        peer.at(0.5),
+        peer.at(0.99),
+        peer.errors
+    );
+    let overview = &measured[0];
+    println!(
+        "ratio overview page / its SQL: p50 {:.2}x, p99 {:.2}x",
+        overview.at(0.5) / peer.at(0.5),
+        overview.at(0.99) / peer.at(0.99)
+    );
+    let worst = measured.iter().map(|l| l.at(0.99)).fold(0.0, f64::max);
+    let errors: usize = measured.iter().map(|l| l.errors).sum();
+    println!(
+        "worst page p99 {worst:.1} ms: goal {PAGE_GOAL_MS} ms {}, budget {PAGE_BUDGET_MS} ms {}; errors {errors}",
+        if worst <= PAGE_GOAL_MS { "met" } else { "MISSED" },
+        if worst <= PAGE_BUDGET_MS { "met" } else { "MISSED" },
+    );
+    services.stop().await;
+    Ok(())
+}
+
 /// `lyra bench ingest`: the same generated transactions file into the same partitioned,
 /// indexed table, once with `psql \copy` and once through the ingest service (parse,
 /// validate, stage, deduplicate by bank id, insert, rollups, batch record), in one run.

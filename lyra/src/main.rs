@@ -180,6 +180,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Logged-in browser sessions on the overview and customers pages through the gateway,
+    /// next to the same KPI queries run directly in Postgres.
+    App {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Concurrent logged-in sessions.
+        #[arg(long, default_value_t = 64)]
+        sessions: usize,
+    },
     /// Generate to files and compare with writing the same number of bytes plainly.
     Generate {
         #[command(flatten)]
@@ -277,6 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 requests,
                 concurrency,
             } => bench::metrics(requests, concurrency).await,
+            BenchCommand::App { seconds, sessions } => bench::app(seconds, sessions).await,
         },
     }
 }

@@ -1030,7 +1030,9 @@ async fn the_sql_functions_refuse_another_organisations_outlet_even_when_called_
                 .unwrap()
                 .to_string()
         })
-        .chain(["population".to_string()])
+        // Without an outlet: the population's spend (needs an organisation, below) and the
+        // data version (when the bank last ingested and the pipeline last ran: no figures).
+        .chain(["population".to_string(), "data_version".to_string()])
         .collect();
     assert_eq!(granted, listed);
     for call in calls {
@@ -1436,5 +1438,54 @@ async fn outlets_and_the_days_parameter() {
         assert_eq!(response.status(), 400, "{query}");
         let text = response.text().await.unwrap();
         assert!(text.contains(names), "{query}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn answers_are_cached_until_the_data_changes() {
+    let w = World::start().await;
+    let alpha = w
+        .login("owner@alpha.example", Membership::Member(A, Role::Owner))
+        .await;
+    let path = format!("/v1/metrics/overview?{}", query(Some(A_GROCERY), FROM, TO));
+    // Wait for the service to have read the data version once.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = w.get(&path, &alpha).await;
+    // Behind the service's back (no batch, no job): the cached answer stays.
+    sqlx::query(
+        "INSERT INTO ingest.transactions (txn_id, booked_at, customer_id, merchant_id, amount_minor, currency, channel)
+         VALUES ('cache-test', '2026-10-31 12:00+03', 1, $1, 100000, 'RUB', 'pos')",
+    )
+    .bind(A_GROCERY)
+    .execute(&w.admin)
+    .await
+    .unwrap();
+    let cached = w.get(&path, &alpha).await;
+    assert_eq!(cached, before, "served from the cache");
+    // Another organisation never gets it (its outlet filter is its own).
+    let beta = w
+        .login("owner@beta.example", Membership::Member(B, Role::Owner))
+        .await;
+    assert_eq!(w.get_raw(&path, Some(&beta)).await.status(), 404);
+    // A finished pipeline job changes the data version: the next answer is recomputed.
+    sqlx::query(
+        "INSERT INTO pipeline.jobs (job_id, kind, as_of, status, trigger, finished_at)
+         VALUES (gen_random_uuid(), 'peers', '2026-11-01', 'succeeded', 'cli', now())",
+    )
+    .execute(&w.admin)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = w.get(&path, &alpha).await;
+        if now != before {
+            assert_eq!(
+                int(&kpi(&now, "revenue")["value"]),
+                int(&kpi(&before, "revenue")["value"]) + 100_000
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still the old answer after 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

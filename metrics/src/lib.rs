@@ -97,6 +97,10 @@ pub struct MetricsState {
     peer_cache: Arc<Cache<(OrgId, i64, Period), Vec<sql::Kpis>>>,
     /// The population's spend per category group, per period.
     population_cache: Arc<Cache<Period, Vec<sql::PopulationRow>>>,
+    /// Whole answers, under the data version (see [`cache::answers`]).
+    answers: Arc<Cache<cache::answers::Key, cache::answers::Stored>>,
+    /// The current data version.
+    version: tokio::sync::watch::Receiver<Arc<str>>,
 }
 
 impl FromRef<MetricsState> for Arc<TokenVerifier> {
@@ -270,16 +274,29 @@ pub fn route_specs() -> Vec<RouteSpec> {
 /// The service's routes; the shell adds health, readiness and metrics around them.
 pub fn routes(db: Db, verifier: Arc<TokenVerifier>) -> Router {
     let state = MetricsState {
+        version: cache::answers::version(db.clone()),
         db,
         verifier,
         peer_cache: Arc::default(),
         population_cache: Arc::default(),
+        answers: cache::answers::cache(),
     };
-    table()
+    let (tenant, public): (Vec<_>, Vec<_>) = table()
         .into_iter()
-        .fold(Router::new(), |router, (spec, method)| {
-            router.route(spec.path, method)
-        })
+        .partition(|(spec, _)| spec.access == Access::Tenant);
+    let add = |router: Router<MetricsState>, (spec, method): (RouteSpec, MethodRouter<MetricsState>)| {
+        router.route(spec.path, method)
+    };
+    let figures = tenant
+        .into_iter()
+        .fold(Router::new(), add)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::answers::layer,
+        ));
+    public
+        .into_iter()
+        .fold(figures, add)
         .with_state(state)
 }
 
