@@ -40,10 +40,10 @@ impl Lang {
         }
     }
 
-    /// The text for `key` (the key itself if missing, which the unit test prevents).
+    /// The text for `key` ("?" if missing, which the unit test prevents).
     pub fn t(self, key: &str) -> &'static str {
-        match TEXTS.iter().find(|(k, _, _)| *k == key) {
-            Some((_, en, ru)) => match self {
+        match lookup(key) {
+            Some((en, ru)) => match self {
                 Lang::En => en,
                 Lang::Ru => ru,
             },
@@ -170,14 +170,22 @@ impl Lang {
     /// `prefix.term`, or the term itself with underscores as spaces when there is none.
     pub fn term(self, prefix: &str, term: &str) -> String {
         let key = format!("{prefix}.{term}");
-        match TEXTS.iter().find(|(k, _, _)| *k == key) {
-            Some((_, en, ru)) => match self {
+        match lookup(&key) {
+            Some((en, ru)) => match self {
                 Lang::En => en.to_string(),
                 Lang::Ru => ru.to_string(),
             },
             None => term.replace('_', " "),
         }
     }
+}
+
+/// English and Russian for `key`, from an index of [`TEXTS`] built once.
+fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
+    static INDEX: std::sync::LazyLock<
+        std::collections::HashMap<&'static str, (&'static str, &'static str)>,
+    > = std::sync::LazyLock::new(|| TEXTS.iter().map(|(k, en, ru)| (*k, (*en, *ru))).collect());
+    INDEX.get(key).copied()
 }
 
 /// Every text: key, English, Russian.

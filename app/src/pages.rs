@@ -76,6 +76,28 @@ async fn load(
     Ok((page, answers))
 }
 
+/// A heatmap's values: each cell placed by the row and column `at` reads from it (one pass,
+/// not a search per cell), `None` where a cell is withheld or missing.
+fn grid<'a, R: PartialEq, C: PartialEq>(
+    cells: &'a [Value],
+    rows: &[R],
+    columns: &[C],
+    at: impl Fn(&'a Value) -> (R, C),
+    value: &str,
+) -> Vec<Vec<Option<f64>>> {
+    let mut grid = vec![vec![None; columns.len()]; rows.len()];
+    for cell in cells {
+        let (r, c) = at(cell);
+        if let (Some(i), Some(j)) = (
+            rows.iter().position(|x| *x == r),
+            columns.iter().position(|x| *x == c),
+        ) {
+            grid[i][j] = Fig::of(&cell[value]).value();
+        }
+    }
+    grid
+}
+
 fn legend(items: &[(&str, usize, bool)]) -> String {
     let spans: String = items
         .iter()
@@ -516,21 +538,18 @@ pub async fn customers(
         .filter_map(|c| c["months_since"].as_u64())
         .max()
         .map_or(0, |m| m as usize + 1);
-    let grid: Vec<Vec<Option<f64>>> = months
-        .iter()
-        .map(|m| {
-            (0..width)
-                .map(|k| {
-                    cells
-                        .iter()
-                        .find(|c| {
-                            text(c, "cohort") == *m && c["months_since"].as_u64() == Some(k as u64)
-                        })
-                        .and_then(|c| Fig::of(&c["retention"]).value())
-                })
-                .collect()
-        })
-        .collect();
+    let values = grid(
+        cells,
+        &months,
+        &(0..width as u64).collect::<Vec<_>>(),
+        |c| {
+            (
+                text(c, "cohort"),
+                c["months_since"].as_u64().unwrap_or(u64::MAX),
+            )
+        },
+        "retention",
+    );
     if cells
         .iter()
         .any(|c| Fig::of(&c["retention"]).value().is_none())
@@ -547,7 +566,7 @@ pub async fn customers(
                 .map(|m| m.get(..7).unwrap_or(m).to_string())
                 .collect::<Vec<_>>(),
             &(0..width).map(|k| k.to_string()).collect::<Vec<_>>(),
-            &grid,
+            &values,
         )
     };
     let cohorts_html = page.section(
@@ -563,18 +582,18 @@ pub async fn customers(
 
     // Hour × weekday.
     let cells = rows(&heatmap, "cells");
-    let grid: Vec<Vec<Option<f64>>> = (1..=7)
-        .map(|d| {
-            (0..24)
-                .map(|h| {
-                    cells
-                        .iter()
-                        .find(|c| c["weekday"].as_u64() == Some(d) && c["hour"].as_u64() == Some(h))
-                        .and_then(|c| Fig::of(&c["transactions"]).value())
-                })
-                .collect()
-        })
-        .collect();
+    let values = grid(
+        cells,
+        &(1..=7).collect::<Vec<u64>>(),
+        &(0..24).collect::<Vec<u64>>(),
+        |c| {
+            (
+                c["weekday"].as_u64().unwrap_or(0),
+                c["hour"].as_u64().unwrap_or(99),
+            )
+        },
+        "transactions",
+    );
     if cells
         .iter()
         .any(|c| Fig::of(&c["transactions"]).value().is_none())
@@ -587,7 +606,7 @@ pub async fn customers(
             .map(|d| lang.t(&format!("weekday.{d}")).to_string())
             .collect::<Vec<_>>(),
         &(0..24).map(|h| h.to_string()).collect::<Vec<_>>(),
-        &grid,
+        &values,
     );
     let heatmap_html = page.section(
         "heatmap",
@@ -617,23 +636,18 @@ pub async fn customers(
         (Some(from), Some(to)) => format!("{}–{}", short(*from), short(*to)),
         (None, None) => String::new(),
     };
-    let grid: Vec<Vec<Option<f64>>> = names
-        .iter()
-        .map(|n| {
-            ranges
-                .iter()
-                .map(|r| {
-                    buckets
-                        .iter()
-                        .find(|b| {
-                            text(b, "segment") == *n
-                                && (b["spend_from"].as_f64(), b["spend_to"].as_f64()) == *r
-                        })
-                        .and_then(|b| Fig::of(&b["share"]).value())
-                })
-                .collect()
-        })
-        .collect();
+    let values = grid(
+        buckets,
+        &names,
+        &ranges,
+        |b| {
+            (
+                text(b, "segment"),
+                (b["spend_from"].as_f64(), b["spend_to"].as_f64()),
+            )
+        },
+        "share",
+    );
     let chart = if names.is_empty() {
         page.notice("", page.t("hidden.not_scored"))
     } else {
@@ -644,7 +658,7 @@ pub async fn customers(
                 .map(|n| lang.term("segment", n))
                 .collect::<Vec<_>>(),
             &ranges.iter().map(range_label).collect::<Vec<_>>(),
-            &grid,
+            &values,
         )
     };
     let table = page.table(

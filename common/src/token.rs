@@ -148,7 +148,14 @@ pub struct TokenVerifier {
     fetch: Fetch,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
+    /// Tokens whose signature has been checked, with their claims: a page's several
+    /// requests carry the same token, and the signature check is most of the cost. Expiry
+    /// is checked again on every use; failures are never kept.
+    verified: std::sync::Mutex<HashMap<String, Claims>>,
 }
+
+/// At most this many verified tokens are remembered (then the memory starts over).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl TokenVerifier {
     /// A verifier that fetches the JWKS from `url` (auth's `/.well-known/jwks.json`).
@@ -175,11 +182,37 @@ impl TokenVerifier {
             fetch,
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
+            verified: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
     /// Verifies a compact JWT and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let known = self
+            .verified
+            .lock()
+            .expect("verified tokens")
+            .get(token)
+            .cloned();
+        if let Some(claims) = known {
+            if now <= claims.exp + LEEWAY_SECS {
+                return Ok(claims);
+            }
+            return Err(TokenError::Invalid("ExpiredSignature".into()));
+        }
+        let claims = self.verify_signed(token).await?;
+        let mut verified = self.verified.lock().expect("verified tokens");
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), claims.clone());
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
@@ -242,6 +275,7 @@ impl TokenVerifier {
 
     /// Forgets cached keys, so the next token refetches (used after a key rotation).
     pub async fn forget_keys(&self) {
+        self.verified.lock().expect("verified tokens").clear();
         self.keys.write().await.clear();
         *self.last_fetch.lock().await = None;
     }
@@ -327,5 +361,67 @@ impl ApiTokenClient {
         let until = Instant::now() + ACCESS_TTL - Duration::from_secs(60);
         *cached = Some((token.clone(), until));
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key());
+        let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig", "x": x}
+        ]}))
+        .unwrap();
+        let verifier = TokenVerifier::with_fetch(Arc::new(move || {
+            let jwks = jwks.clone();
+            Box::pin(async move { Ok(jwks) })
+        }));
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let claims = Claims {
+            sub: "u".into(),
+            org: Some(OrgId(1)),
+            role: Role::Owner,
+            scopes: vec![],
+            typ: "access".into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            // Valid for about two more seconds, leeway included.
+            exp: now() + 2 - LEEWAY_SECS,
+            iat: now() - 10,
+            jti: "j".into(),
+        };
+        let token = encode(&header, &claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap().sub, "u");
+        assert_eq!(
+            verifier.verify(&token).await.unwrap().sub,
+            "u",
+            "remembered"
+        );
+        // A changed signature is another string: checked, and refused.
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(verifier.verify(&forged).await.is_err());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            verifier.verify(&token).await.is_err(),
+            "expired, though remembered"
+        );
     }
 }

@@ -526,7 +526,10 @@ pub async fn app(seconds: u64, sessions: usize) -> anyhow::Result<()> {
     db_settings.max_connections = sessions.min(40) as u32;
     let db = Db::connect_as(DbRole::App, &db_settings).await?;
     let from = to - time::Duration::days(29);
-    let before = (from - time::Duration::days(30), from - time::Duration::days(1));
+    let before = (
+        from - time::Duration::days(30),
+        from - time::Duration::days(1),
+    );
     let sql = closed_loop(sessions, (seconds as f64 / 4.0).max(5.0), move |_, _| {
         let db = db.clone();
         async move {
@@ -558,7 +561,10 @@ pub async fn app(seconds: u64, sessions: usize) -> anyhow::Result<()> {
         "{:<52} {:>9} {:>9} {:>9} {:>8}",
         "", "requests", "p50 ms", "p99 ms", "errors"
     );
-    let names = ["overview page (through the gateway)", "customers page (through the gateway)"];
+    let names = [
+        "overview page (through the gateway)",
+        "customers page (through the gateway)",
+    ];
     for (name, l) in names.iter().zip(&measured) {
         println!(
             "{name:<52} {:>9} {:>9.1} {:>9.1} {:>8}",
@@ -587,8 +593,16 @@ pub async fn app(seconds: u64, sessions: usize) -> anyhow::Result<()> {
     let errors: usize = measured.iter().map(|l| l.errors).sum();
     println!(
         "worst page p99 {worst:.1} ms: goal {PAGE_GOAL_MS} ms {}, budget {PAGE_BUDGET_MS} ms {}; errors {errors}",
-        if worst <= PAGE_GOAL_MS { "met" } else { "MISSED" },
-        if worst <= PAGE_BUDGET_MS { "met" } else { "MISSED" },
+        if worst <= PAGE_GOAL_MS {
+            "met"
+        } else {
+            "MISSED"
+        },
+        if worst <= PAGE_BUDGET_MS {
+            "met"
+        } else {
+            "MISSED"
+        },
     );
     services.stop().await;
     Ok(())

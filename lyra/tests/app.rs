@@ -588,6 +588,28 @@ async fn login_pages_csv_refresh_settings_and_logout_through_the_gateway() {
     );
     assert!(!page.body.contains("id=\"new-token\""));
 
+    // The owner makes the viewer a marketer, through the form.
+    let viewer_id: String =
+        sqlx::query_scalar("SELECT user_id::text FROM auth.users WHERE email = $1")
+            .bind(v_email)
+            .fetch_one(&w.admin)
+            .await
+            .unwrap();
+    let page = b
+        .post(
+            &format!("/settings/users/{viewer_id}"),
+            &[("csrf", &csrf), ("role", "marketer"), ("disabled", "false")],
+        )
+        .await;
+    assert!(page.body.contains("Saved."), "{}", page.body);
+    let role: String =
+        sqlx::query_scalar("SELECT role FROM auth.memberships WHERE user_id = $1::uuid")
+            .bind(&viewer_id)
+            .fetch_one(&w.admin)
+            .await
+            .unwrap();
+    assert_eq!(role, "marketer");
+
     // Logout ends the session at auth: the old refresh token no longer renews it.
     let refresh = b.jar["__Host-lyra-refresh"].clone();
     let page = b.post("/logout", &[("csrf", &csrf)]).await;

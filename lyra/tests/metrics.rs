@@ -1485,7 +1485,10 @@ async fn answers_are_cached_until_the_data_changes() {
             );
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still the old answer after 5 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still the old answer after 5 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -176,9 +176,10 @@ pub mod answers {
             let mut tick = tokio::time::interval(POLL);
             loop {
                 tick.tick().await;
-                let read: sqlx::Result<String> = sqlx::query_scalar("SELECT metrics.data_version()")
-                    .fetch_one(db.pool())
-                    .await;
+                let read: sqlx::Result<String> =
+                    sqlx::query_scalar("SELECT metrics.data_version()")
+                        .fetch_one(db.pool())
+                        .await;
                 match read {
                     Ok(v) if **tx.borrow() != *v => {
                         if tx.send(Arc::from(v)).is_err() {

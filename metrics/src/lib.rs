@@ -284,20 +284,14 @@ pub fn routes(db: Db, verifier: Arc<TokenVerifier>) -> Router {
     let (tenant, public): (Vec<_>, Vec<_>) = table()
         .into_iter()
         .partition(|(spec, _)| spec.access == Access::Tenant);
-    let add = |router: Router<MetricsState>, (spec, method): (RouteSpec, MethodRouter<MetricsState>)| {
+    let add = |router: Router<MetricsState>,
+               (spec, method): (RouteSpec, MethodRouter<MetricsState>)| {
         router.route(spec.path, method)
     };
-    let figures = tenant
-        .into_iter()
-        .fold(Router::new(), add)
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            cache::answers::layer,
-        ));
-    public
-        .into_iter()
-        .fold(figures, add)
-        .with_state(state)
+    let figures = tenant.into_iter().fold(Router::new(), add).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), cache::answers::layer),
+    );
+    public.into_iter().fold(figures, add).with_state(state)
 }
 
 /// Connects, binds and assembles the service.
