@@ -140,21 +140,27 @@ async fn measure(url: &str, token: Option<&str>, requests: usize, concurrency: u
     }
 }
 
-/// `lyra bench gateway`: auth and the gateway in this process against the database of
-/// `lyra db start` (or DATABASE_URL); the same requests direct and through the gateway.
-pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> {
-    use lyra_common::Service;
+/// The settings of an in-process benchmark against the database of `lyra db start` (or
+/// DATABASE_URL): quiet logs, ports chosen by the system, and the gateway's rate limits out
+/// of the way (the benchmarks measure the services, not the limiter).
+fn bench_settings() -> anyhow::Result<lyra_common::Settings> {
     let mut settings = crate::db::settings()?;
     settings.log.filter = "warn".into();
     lyra_common::telemetry::init(&settings.log);
-    for service in Service::ALL {
+    for service in lyra_common::Service::ALL {
         settings.services.of_mut(service).port = 0;
     }
-    // The benchmark measures the proxy, not the rate limiter.
     settings.gateway.per_address_per_second = 1_000_000;
     settings.gateway.per_address_burst = 1_000_000;
     settings.gateway.per_token_per_second = 1_000_000;
     settings.gateway.per_token_burst = 1_000_000;
+    Ok(settings)
+}
+
+/// `lyra bench gateway`: auth and the gateway in this process against the database of
+/// `lyra db start` (or DATABASE_URL); the same requests direct and through the gateway.
+pub async fn gateway(requests: usize, concurrency: usize) -> anyhow::Result<()> {
+    let mut settings = bench_settings()?;
     let services = InProcess::new();
     let spawn = |app| services.spawn(app);
     let auth = spawn(lyra_auth::build(settings.clone()).await?);
@@ -235,13 +241,7 @@ const PAGE_GOAL_MS: f64 = 100.0;
 /// (cold) request, then p50 and p99 against the budget of PRODUCT.md (0.5 s) and the goal
 /// (0.1 s).
 pub async fn metrics(requests: usize, concurrency: usize) -> anyhow::Result<()> {
-    use lyra_common::Service;
-    let mut settings = crate::db::settings()?;
-    settings.log.filter = "warn".into();
-    lyra_common::telemetry::init(&settings.log);
-    for service in Service::ALL {
-        settings.services.of_mut(service).port = 0;
-    }
+    let mut settings = bench_settings()?;
     let admin = crate::db::admin_pool().await?;
     let (org, name) = lyra_auth::admin::ensure_demo_logins(&admin).await?;
     let services = InProcess::new();
@@ -449,18 +449,8 @@ async fn browser_login(
 /// comparison period and the peers) run straight in Postgres, as the application role for
 /// the organisation, by as many concurrent clients for a quarter of the time.
 pub async fn app(seconds: u64, sessions: usize) -> anyhow::Result<()> {
-    use lyra_common::Service;
     use lyra_common::db::{Db, DbRole};
-    let mut settings = crate::db::settings()?;
-    settings.log.filter = "warn".into();
-    lyra_common::telemetry::init(&settings.log);
-    for service in Service::ALL {
-        settings.services.of_mut(service).port = 0;
-    }
-    settings.gateway.per_address_per_second = 1_000_000;
-    settings.gateway.per_address_burst = 1_000_000;
-    settings.gateway.per_token_per_second = 1_000_000;
-    settings.gateway.per_token_burst = 1_000_000;
+    let mut settings = bench_settings()?;
     let admin = crate::db::admin_pool().await?;
     let (org, name) = lyra_auth::admin::ensure_demo_logins(&admin).await?;
     let outlet: i64 =

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use lyra_common::config::Secret;
 use lyra_common::db::{Db, DbRole};
-use lyra_common::testing::{Running, TestDb, fresh_db};
+use lyra_common::testing::{Running, fresh_db};
 
 fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ml/models")
