@@ -221,15 +221,18 @@ pub fn band(
     })
 }
 
-/// Horizontal bars, one per label; a withheld value is a hatched stub.
+/// Horizontal bars, one per label, on a value axis up to `scale` (or the largest value); a
+/// withheld value is a hatched stub.
 pub fn bars(
     title: &str,
     labels: &[String],
     values: &[Option<f64>],
+    scale: Option<f64>,
     x: &dyn Fn(f64) -> String,
 ) -> String {
     let n = labels.len().max(1);
-    let high = top(values.iter().flatten().copied());
+    // A fixed scale (percentiles: 0–100) whatever is shown; else up to the largest value.
+    let high = scale.unwrap_or_else(|| top(values.iter().flatten().copied()));
     let height = 40 + 30 * n as u32;
     svg(title, height, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -388,6 +391,7 @@ mod tests {
             "Shares",
             &["a".into(), "b".into()],
             &[Some(0.5), None],
+            None,
             &|v| format!("{v}"),
         );
         assert_eq!(svg.matches("fill=\"#030303\"").count(), 1, "{svg}");

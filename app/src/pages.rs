@@ -3,7 +3,8 @@
 //! keeps the privacy rules' verdict: a withheld one is shown as withheld, with the reason.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use leptos::prelude::*;
 use serde_json::Value;
@@ -353,6 +354,7 @@ pub async fn customers(
             .iter()
             .map(|r| Fig::of(&r["revenue_share"]).value())
             .collect::<Vec<_>>(),
+        None,
         &|v| lang.percent(v),
     );
     let table = page.table(
@@ -720,6 +722,7 @@ pub async fn categories(
             .iter()
             .map(|r| Fig::of(&r["share_of_wallet"]).value())
             .collect::<Vec<_>>(),
+        None,
         &|v| lang.percent(v),
     );
     let table = page.table(
@@ -805,6 +808,18 @@ pub async fn competitors(
         Err(response) => return response,
     };
     let [answer] = <[Value; 1]>::try_from(answers).expect("one answer per path");
+    // Peer figures are about one outlet: with "all outlets" chosen, show the first one.
+    if page.controls.merchant().is_none()
+        && let Some((first, _)) = page.outlets.first()
+    {
+        let mut controls = page.controls.clone();
+        controls.merchant = Some(first.to_string());
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        if let Ok(location) = format!("/competitors?{}", controls.page_query()).parse() {
+            response.headers_mut().insert(LOCATION, location);
+        }
+        return response;
+    }
     let lang = page.lang;
 
     let group = &answer["peer_group"];
@@ -832,6 +847,7 @@ pub async fn competitors(
             .iter()
             .map(|r| Fig::of(&r["percentile"]).value())
             .collect::<Vec<_>>(),
+        Some(100.0),
         &|v| lang.dec(v, 0),
     );
     let table = page.table(

@@ -13,6 +13,12 @@
 //! - [`token`]: access-token claims and verification (gateway and every service).
 //! - `testing` (feature `testing`): throwaway databases for integration tests.
 
+/// Every Lyra binary allocates through mimalloc: requests build and parse many small JSON
+/// values, and under the dashboard's load test glibc's allocator was a quarter of the
+/// profile (README, Benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod calendar;
 pub mod config;
 pub mod csv;

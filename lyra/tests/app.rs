@@ -423,6 +423,17 @@ async fn login_pages_csv_refresh_settings_and_logout_through_the_gateway() {
         }
     }
 
+    // Competitors are about one outlet: "all outlets" opens the first one.
+    let page = b.get("/competitors?range=90").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.location(),
+        format!(
+            "/competitors?merchant={}&range=90&compare=previous",
+            w.outlets[0]
+        )
+    );
+
     // Another organisation's outlet is not found, like a missing one.
     let foreign: i64 = sqlx::query_scalar(
         "SELECT merchant_id FROM ingest.merchants WHERE org_id IS DISTINCT FROM $1 ORDER BY merchant_id LIMIT 1",
