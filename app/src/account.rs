@@ -595,34 +595,10 @@ pub async fn revoke_token(
     .await
 }
 
-/// `application/x-www-form-urlencoded` pairs, keys repeated as sent.
+/// `application/x-www-form-urlencoded` pairs, keys repeated as sent (a malformed body
+/// gives none).
 fn form_pairs(body: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%'
-                && let Some(h) = s.get(i + 1..i + 3)
-                && let Ok(b) = u8::from_str_radix(h, 16)
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    body.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    serde_urlencoded::from_str(body).unwrap_or_default()
 }
 
 /// Unknown pages.

@@ -10,6 +10,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::layout::escape;
+
 /// Text and axes (repainted by the theme).
 pub const INK: RGBColor = RGBColor(1, 1, 1);
 /// Grid lines (repainted by the theme).
@@ -62,13 +64,6 @@ fn accessible(svg: &str, title: &str, height: u32) -> String {
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{title}\" class=\"chart\"><title>{title}</title>{body}"
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn err(e: impl std::fmt::Display) -> String {

@@ -131,12 +131,15 @@ async fn measure(url: &str, token: Option<&str>, requests: usize, concurrency: u
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Measured {
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-        per_second: requests as f64 / seconds,
+    let sorted = Latencies {
+        ms: latencies,
         errors,
+    };
+    Measured {
+        p50_ms: sorted.at(0.50),
+        p99_ms: sorted.at(0.99),
+        per_second: requests as f64 / seconds,
+        errors: sorted.errors,
     }
 }
 
