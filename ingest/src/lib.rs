@@ -2,14 +2,16 @@
 //! validates them, stores each exactly once and keeps the rollups fresh.
 //!
 //! `POST /v1/transactions`, `/v1/customers`, `/v1/merchants` take CSV or NDJSON exactly as
-//! `lyra generate` writes them, streamed: [`parse::Parser`] turns each chunk into COPY lines
-//! for a staging table while the payload is hashed, so nothing holds the whole file. Then,
-//! in the same database transaction, [`store::complete`] settles the idempotency key,
-//! checks what needs the database (duplicates within the file, unknown references),
-//! inserts what is new, quarantines refused rows (lenient mode), queues the touched
-//! merchant-days and records the batch. The client's answer is sent after the commit; the
+//! `lyra generate` writes them, streamed: [`parse::Parser`] turns each chunk into binary
+//! COPY rows for a staging table while the payload is hashed, so nothing holds the whole
+//! file. Then, in the same database transaction, [`store::complete`] settles the
+//! idempotency key, checks what needs the database (unknown references; ids repeated in
+//! the file or stored already, looked for only when the id registry refuses the batch as
+//! a whole), inserts what is new, quarantines refused rows (lenient mode), queues the
+//! touched merchant-days and records the batch. The client's answer is sent after the commit; the
 //! rollup worker recomputes the queued rollups a moment later (well within 5 s).
 
+pub mod copy;
 pub mod parse;
 pub mod schema;
 pub mod store;

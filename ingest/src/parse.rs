@@ -1,5 +1,6 @@
-//! The streaming row parser: bytes in, COPY lines for the staging table out, one row at a
-//! time, whatever the chunk boundaries. Never holds more than one line in memory.
+//! The streaming row parser: bytes in, binary COPY rows for the staging table out (see
+//! [`crate::copy`]), one row at a time, whatever the chunk boundaries. Never holds more
+//! than one line in memory.
 //!
 //! CSV (RFC 4180 quoting, a header line that must match) and NDJSON (one object per line,
 //! exactly the known fields). A byte-order mark and CRLF line ends are accepted; blank lines
@@ -9,6 +10,7 @@
 use lyra_common::formats::Entity;
 use time::OffsetDateTime;
 
+use crate::copy;
 use crate::schema::{self, Kind};
 
 /// Longest line accepted.
@@ -78,6 +80,7 @@ pub struct Parser {
     buf: Vec<u8>,
     line: u64,
     header_seen: bool,
+    copy_started: bool,
     counts: Counts,
 }
 
@@ -92,6 +95,7 @@ impl Parser {
             buf: Vec::new(),
             line: 0,
             header_seen: format == Format::Ndjson,
+            copy_started: false,
             counts: Counts::default(),
         }
     }
@@ -101,8 +105,10 @@ impl Parser {
         self.counts
     }
 
-    /// Feeds a chunk; appends a staging COPY line to `out` for every complete row.
+    /// Feeds a chunk; appends a staging COPY row to `out` for every complete line (the
+    /// first call also the stream's header).
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<u8>) -> Result<(), FileError> {
+        self.start_copy(out);
         while let Some(pos) = memchr(b'\n', chunk) {
             if self.buf.is_empty() {
                 self.line(&chunk[..pos], out)?;
@@ -122,8 +128,9 @@ impl Parser {
         Ok(())
     }
 
-    /// The end of the input: the last line may lack its newline.
+    /// The end of the input: the last line may lack its newline. Ends the COPY stream.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<Counts, FileError> {
+        self.start_copy(out);
         if !self.buf.is_empty() {
             let line = std::mem::take(&mut self.buf);
             self.line(&line, out)?;
@@ -132,8 +139,23 @@ impl Parser {
             (false, _) => Err(FileError::Empty),
             (true, 0) if self.format == Format::Csv => Err(FileError::HeaderOnly),
             (true, 0) => Err(FileError::Empty),
-            _ => Ok(self.counts),
+            _ => {
+                copy::trailer(out);
+                Ok(self.counts)
+            }
         }
+    }
+
+    fn start_copy(&mut self, out: &mut Vec<u8>) {
+        if !self.copy_started {
+            copy::header(out);
+            self.copy_started = true;
+        }
+    }
+
+    /// Staged columns: the line number, the fields, then the refusal's field, reason, raw.
+    fn staged_columns(&self) -> usize {
+        1 + self.fields.len() + 3
     }
 
     fn line(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) -> Result<(), FileError> {
@@ -219,12 +241,17 @@ impl Parser {
             self.refuse(out, field, &reason, text);
             return Ok(());
         }
-        push_int(out, self.line);
+        copy::row(out, self.staged_columns());
+        copy::bigint(out, self.line as i64);
         for v in &values {
-            out.push(b'\t');
-            push_copy_value(out, v.as_deref());
+            match v {
+                Some(v) => v.write(out),
+                None => copy::null(out),
+            }
         }
-        out.extend_from_slice(b"\t\\N\t\\N\t\\N\n");
+        for _ in 0..3 {
+            copy::null(out);
+        }
         Ok(())
     }
 
@@ -250,18 +277,15 @@ impl Parser {
 
     fn refuse(&mut self, out: &mut Vec<u8>, field: &str, reason: &str, raw: &str) {
         self.counts.refused += 1;
-        push_int(out, self.line);
+        copy::row(out, self.staged_columns());
+        copy::bigint(out, self.line as i64);
         for _ in &self.fields {
-            out.extend_from_slice(b"\t\\N");
+            copy::null(out);
         }
-        out.push(b'\t');
-        push_copy_value(out, Some(field));
-        out.push(b'\t');
-        push_copy_value(out, Some(reason));
-        out.push(b'\t');
+        copy::text(out, field);
+        copy::text(out, reason);
         let raw: String = raw.chars().take(MAX_RAW_CHARS).collect();
-        push_copy_value(out, Some(&raw));
-        out.push(b'\n');
+        copy::text(out, &raw);
     }
 }
 
@@ -269,25 +293,38 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
 }
 
-fn push_int(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(n.to_string().as_bytes());
-}
-
-/// A value in COPY's text format: `\N` for NULL, backslash escapes for the separators.
-fn push_copy_value(out: &mut Vec<u8>, value: Option<&str>) {
-    let Some(value) = value else {
-        out.extend_from_slice(b"\\N");
-        return;
-    };
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
+/// What the parser staged, as text: one row per line, its columns (line number, the
+/// entity's fields, the refusal's field, reason and raw line) rendered the way PostgreSQL
+/// prints them (timestamps in UTC). For tests and for looking at a stream.
+pub fn staged_text(entity: Entity, stream: &[u8]) -> Result<Vec<Vec<Option<String>>>, String> {
+    use time::format_description::well_known::Rfc3339;
+    let kinds = schema::fields(entity);
+    let render = |column: usize, field: &[u8]| -> String {
+        let kind = match column {
+            0 => return copy::read_bigint(field).to_string(),
+            c if c <= kinds.len() => kinds[c - 1].1,
+            _ => return copy::read_text(field).to_string(),
+        };
+        match kind {
+            Kind::Id | Kind::OptId | Kind::Amount => copy::read_bigint(field).to_string(),
+            Kind::Text(_) | Kind::Currency | Kind::OneOf(_) => copy::read_text(field).to_string(),
+            Kind::Timestamp => copy::read_timestamptz(field)
+                .format(&Rfc3339)
+                .expect("formattable"),
+            Kind::Date | Kind::OptDate => copy::read_date(field).to_string(),
+            Kind::Mcc | Kind::Year => copy::read_smallint(field).to_string(),
+            Kind::Latitude | Kind::Longitude => copy::read_double(field).to_string(),
         }
-    }
+    };
+    Ok(copy::read(stream)?
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .map(|(c, field)| field.map(|f| render(c, f)))
+                .collect()
+        })
+        .collect())
 }
 
 /// Splits one CSV record (RFC 4180: `"` quotes, `""` inside quotes).
@@ -345,16 +382,25 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
     const HEADER: &str = "txn_id,booked_at,customer_id,merchant_id,amount_minor,currency,channel";
 
-    fn parse(format: Format, input: &[u8], chunk: usize) -> (Result<Counts, FileError>, String) {
+    fn parse(format: Format, input: &[u8], chunk: usize) -> (Result<Counts, FileError>, Vec<u8>) {
         let mut p = Parser::new(Entity::Transactions, format, NOW);
         let mut out = Vec::new();
         for piece in input.chunks(chunk.max(1)) {
             if let Err(e) = p.feed(piece, &mut out) {
-                return (Err(e), String::from_utf8(out).unwrap());
+                return (Err(e), out);
             }
         }
         let counts = p.finish(&mut out);
-        (counts, String::from_utf8(out).unwrap())
+        (counts, out)
+    }
+
+    /// The staged rows, NULL as `\N`.
+    fn rows(out: &[u8]) -> Vec<Vec<String>> {
+        staged_text(Entity::Transactions, out)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.into_iter().map(|f| f.unwrap_or("\\N".into())).collect())
+            .collect()
     }
 
     #[test]
@@ -378,11 +424,21 @@ mod tests {
                 "chunk {chunk}"
             );
         }
-        assert!(
-            out.starts_with(
-                "2\tt1\t2026-10-01T10:00:00+03:00\t1\t2\t1500\tRUB\tpos\t\\N\t\\N\t\\N\n"
-            ),
-            "{out}"
+        assert_eq!(
+            rows(&out)[0],
+            [
+                "2",
+                "t1",
+                "2026-10-01T07:00:00Z",
+                "1",
+                "2",
+                "1500",
+                "RUB",
+                "pos",
+                "\\N",
+                "\\N",
+                "\\N"
+            ]
         );
     }
 
@@ -405,8 +461,14 @@ mod tests {
                 refused: 5
             })
         );
-        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
-        let refusal = |i: usize| (lines[i][0], lines[i][8], lines[i][9]);
+        let lines = rows(&out);
+        let refusal = |i: usize| {
+            (
+                lines[i][0].as_str(),
+                lines[i][8].as_str(),
+                lines[i][9].as_str(),
+            )
+        };
         assert_eq!(
             refusal(0),
             ("2", "amount_minor", "\"abc\" is not an integer")
@@ -431,7 +493,7 @@ mod tests {
                 refused: 1
             })
         );
-        assert!(out.contains("invalid UTF-8 at byte 34"), "{out}");
+        assert_eq!(rows(&out)[0][9], "invalid UTF-8 at byte 34");
     }
 
     #[test]
@@ -468,17 +530,17 @@ mod tests {
                 refused: 3
             })
         );
-        assert!(
-            out.contains("2\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\textra\tunexpected field"),
-            "{out}"
-        );
-        assert!(
-            out.contains("3\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\tmerchant_id\tmissing value"),
-            "{out}"
-        );
-        assert!(
-            out.contains("4\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t-\tnot a JSON object"),
-            "{out}"
+        let refused: Vec<String> = rows(&out)[1..].iter().map(|r| r[..10].join("|")).collect();
+        let nulls = "\\N|".repeat(7);
+        assert_eq!(
+            refused,
+            [
+                format!("2|{nulls}extra|unexpected field"),
+                format!("3|{nulls}merchant_id|missing value"),
+                format!(
+                    "4|{nulls}-|not a JSON object: invalid type: sequence, expected a map at line 1 column 0"
+                ),
+            ]
         );
     }
 

@@ -1,9 +1,11 @@
 //! What a valid row is: the fields of each bank file (`lyra_common::formats`), their kinds,
-//! and the check of one value. A value that passes is returned normalised, ready for COPY.
+//! and the check of one value. A value that passes is returned typed, ready for COPY.
 
 use lyra_common::formats::Entity;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use crate::copy;
 
 /// The kind of a field, which decides how it is checked and stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,37 @@ impl Kind {
     /// Whether an empty value is allowed (stored as NULL).
     pub fn optional(self) -> bool {
         matches!(self, Kind::OptId | Kind::OptDate)
+    }
+}
+
+/// A value that passed its check, typed as it is staged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// `bigint`.
+    Int(i64),
+    /// `smallint`.
+    Small(i16),
+    /// `double precision`.
+    Float(f64),
+    /// `text`, trimmed.
+    Text(&'a str),
+    /// `timestamptz`.
+    Time(OffsetDateTime),
+    /// `date`.
+    Date(Date),
+}
+
+impl Value<'_> {
+    /// Appends the value as a field of a binary COPY row.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            Value::Int(n) => copy::bigint(out, n),
+            Value::Small(n) => copy::smallint(out, n),
+            Value::Float(x) => copy::double(out, x),
+            Value::Text(t) => copy::text(out, t),
+            Value::Time(t) => copy::timestamptz(out, t),
+            Value::Date(d) => copy::date(out, d),
+        }
     }
 }
 
@@ -105,12 +138,12 @@ pub fn fields(entity: Entity) -> Vec<(&'static str, Kind)> {
         .collect()
 }
 
-/// Checks one value; returns its normalised text (None: NULL) or the reason it is refused.
+/// Checks one value; returns it typed (None: NULL) or the reason it is refused.
 pub fn check(
     kind: Kind,
     value: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Option<String>, String> {
+) -> Result<Option<Value<'_>>, String> {
     let value = value.map(str::trim).filter(|v| !v.is_empty());
     let Some(v) = value else {
         return if kind.optional() {
@@ -124,13 +157,13 @@ pub fn check(
             .map_err(|_| format!("{v:?} is not an integer"))
     };
     let date = |v: &str| {
-        time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+        Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
             .map_err(|_| format!("{v:?} is not a date (YYYY-MM-DD)"))
             .and_then(|d| {
                 if d > now.date() {
                     Err(format!("{v} is in the future"))
                 } else {
-                    Ok(d.to_string())
+                    Ok(Value::Date(d))
                 }
             })
     };
@@ -140,7 +173,7 @@ pub fn check(
             if n <= 0 {
                 return Err(format!("{n} is not a positive id"));
             }
-            Ok(Some(n.to_string()))
+            Ok(Some(Value::Int(n)))
         }
         Kind::Text(max) => {
             if v.chars().count() > max {
@@ -152,7 +185,7 @@ pub fn check(
             if v.chars().any(char::is_control) {
                 return Err("contains control characters".into());
             }
-            Ok(Some(v.to_string()))
+            Ok(Some(Value::Text(v)))
         }
         Kind::Amount => {
             let n = int(v)?;
@@ -164,7 +197,7 @@ pub fn check(
                     "{n} is out of range (at most ±{MAX_AMOUNT} minor units)"
                 ));
             }
-            Ok(Some(n.to_string()))
+            Ok(Some(Value::Int(n)))
         }
         Kind::Timestamp => {
             let t = OffsetDateTime::parse(v, &Rfc3339)
@@ -175,19 +208,19 @@ pub fn check(
             if t.year() < 2000 {
                 return Err(format!("{v} is before 2000"));
             }
-            Ok(Some(v.to_string()))
+            Ok(Some(Value::Time(t)))
         }
         Kind::Date | Kind::OptDate => date(v).map(Some),
         Kind::Currency => {
             if CURRENCIES.contains(&v) {
-                Ok(Some(v.to_string()))
+                Ok(Some(Value::Text(v)))
             } else {
                 Err(format!("unknown currency {v:?}"))
             }
         }
         Kind::OneOf(options) => {
             if options.contains(&v) {
-                Ok(Some(v.to_string()))
+                Ok(Some(Value::Text(v)))
             } else {
                 Err(format!("{v:?} is not one of {}", options.join(", ")))
             }
@@ -197,14 +230,14 @@ pub fn check(
             if v.len() != 4 || lyra_common::mcc::lookup(code).is_none() {
                 return Err(format!("unknown MCC {v:?}"));
             }
-            Ok(Some(code.to_string()))
+            Ok(Some(Value::Small(code as i16)))
         }
         Kind::Year => {
             let y = int(v)?;
             if !(1900..=now.year() as i64).contains(&y) {
                 return Err(format!("{y} is not a plausible birth year"));
             }
-            Ok(Some(y.to_string()))
+            Ok(Some(Value::Small(y as i16)))
         }
         Kind::Latitude | Kind::Longitude => {
             let x: f64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
@@ -212,22 +245,21 @@ pub fn check(
             if !x.is_finite() || x.abs() > limit {
                 return Err(format!("{v} is outside ±{limit}"));
             }
-            Ok(Some(v.to_string()))
+            Ok(Some(Value::Float(x)))
         }
     }
 }
 
 /// Checks that fields of one row agree with each other (after each passed on its own).
-pub fn check_row(entity: Entity, values: &[Option<String>]) -> Result<(), (&'static str, String)> {
-    if entity == Entity::Merchants {
-        if let (Some(opened), Some(closed)) = (&values[8], &values[9]) {
-            if closed < opened {
-                return Err((
-                    "closed_on",
-                    format!("{closed} is before opened_on {opened}"),
-                ));
-            }
-        }
+pub fn check_row(entity: Entity, values: &[Option<Value>]) -> Result<(), (&'static str, String)> {
+    if entity == Entity::Merchants
+        && let (Some(Value::Date(opened)), Some(Value::Date(closed))) = (values[8], values[9])
+        && closed < opened
+    {
+        return Err((
+            "closed_on",
+            format!("{closed} is before opened_on {opened}"),
+        ));
     }
     Ok(())
 }
@@ -241,7 +273,7 @@ mod tests {
 
     #[test]
     fn values_are_checked_and_normalised() {
-        assert_eq!(check(Kind::Id, Some(" 42 "), NOW), Ok(Some("42".into())));
+        assert_eq!(check(Kind::Id, Some(" 42 "), NOW), Ok(Some(Value::Int(42))));
         assert!(check(Kind::Id, Some("-1"), NOW).is_err());
         assert!(
             check(Kind::Id, Some(""), NOW)
@@ -266,9 +298,16 @@ mod tests {
         );
         assert_eq!(
             check(Kind::Amount, Some("-1500"), NOW),
-            Ok(Some("-1500".into()))
+            Ok(Some(Value::Int(-1500)))
         );
-        assert!(check(Kind::Timestamp, Some("2026-10-01T10:00:00+03:00"), NOW).is_ok());
+        assert_eq!(
+            check(Kind::Timestamp, Some("2026-10-01T10:00:00+03:00"), NOW),
+            Ok(Some(Value::Time(datetime!(2026-10-01 07:00 UTC))))
+        );
+        assert_eq!(
+            check(Kind::Text(8), Some(" t1 "), NOW),
+            Ok(Some(Value::Text("t1")))
+        );
         assert!(
             check(Kind::Timestamp, Some("2026-10-01 10:00:00"), NOW)
                 .unwrap_err()
@@ -289,7 +328,10 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than 4")
         );
-        assert!(check(Kind::Mcc, Some("5411"), NOW).is_ok());
+        assert_eq!(
+            check(Kind::Mcc, Some("5411"), NOW),
+            Ok(Some(Value::Small(5411)))
+        );
         assert!(
             check(Kind::Mcc, Some("1234"), NOW)
                 .unwrap_err()

@@ -1,9 +1,10 @@
 //! Properties of the row parser and validator over generated inputs.
 
 use lyra_common::formats::Entity;
-use lyra_ingest::parse::{Format, Parser};
+use lyra_ingest::parse::{Format, Parser, staged_text};
 use proptest::prelude::*;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-11-01 12:00 UTC);
@@ -109,13 +110,18 @@ proptest! {
         let counts = counts.unwrap();
         prop_assert_eq!(counts.rows, rows.len() as u64);
         prop_assert_eq!(counts.refused, 0);
-        let out = String::from_utf8(out).unwrap();
-        for (line, row) in out.lines().zip(&rows) {
-            let staged: Vec<&str> = line.split('\t').collect();
-            let expected = row.fields();
-            let staged_fields: Vec<String> = staged[1..8].iter().map(|s| s.to_string()).collect();
+        let staged = staged_text(Entity::Transactions, &out).unwrap();
+        prop_assert_eq!(staged.len(), rows.len());
+        for (i, (staged, row)) in staged.into_iter().zip(&rows).enumerate() {
+            let mut expected = row.fields();
+            // Timestamps are staged as instants: the same instant, shown in UTC.
+            expected[1] = OffsetDateTime::parse(&expected[1], &Rfc3339).unwrap()
+                .to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap();
+            let line = (i + 2).to_string();
+            prop_assert_eq!(staged[0].as_deref(), Some(line.as_str()));
+            let staged_fields: Vec<String> = staged[1..8].iter().map(|s| s.clone().unwrap()).collect();
             prop_assert_eq!(staged_fields, expected);
-            prop_assert_eq!(&staged[8..], &["\\N", "\\N", "\\N"]);
+            prop_assert_eq!(&staged[8..], &[None, None, None]);
         }
     }
 
@@ -146,11 +152,11 @@ proptest! {
         }
         let (counts, out) = run(Format::Csv, text.as_bytes(), &[]);
         prop_assert_eq!(counts.unwrap().refused, 1);
-        let out = String::from_utf8(out).unwrap();
-        let refused: Vec<&str> = out.lines().find(|l| !l.ends_with("\\N\t\\N\t\\N")).unwrap().split('\t').collect();
-        prop_assert_eq!(refused[0], (victim + 2).to_string());
+        let staged = staged_text(Entity::Transactions, &out).unwrap();
+        let refused = staged.iter().find(|r| r[8].is_some()).unwrap();
+        prop_assert_eq!(refused[0].clone(), Some((victim + 2).to_string()));
         let names = Entity::Transactions.fields();
-        prop_assert_eq!(refused[8], names[which]);
+        prop_assert_eq!(refused[8].as_deref(), Some(names[which]));
     }
 
     #[test]

@@ -172,9 +172,11 @@ pub async fn to_database(
             .await
             .with_context(|| format!("loading {}", table.sql_table()))?;
     }
-    tx.execute("INSERT INTO ingest.transaction_ids (txn_id, booked_at) SELECT txn_id, booked_at FROM ingest.transactions")
-        .await
-        .context("recording transaction ids")?;
+    tx.execute(
+        "INSERT INTO ingest.transaction_ids (txn_id) SELECT txn_id FROM ingest.transactions",
+    )
+    .await
+    .context("recording transaction ids")?;
     eprintln!("computing the daily rollups…");
     lyra_ingest::store::rebuild_rollups(&mut tx)
         .await

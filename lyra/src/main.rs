@@ -150,6 +150,9 @@ enum BenchCommand {
     Ingest {
         #[command(flatten)]
         data: DataArgs,
+        /// Rounds of (\copy, then Lyra); the median ratio is the figure.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The same requests straight to auth and through the gateway: latency and throughput.
     Gateway {
@@ -274,7 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Bench { command } => match command {
             BenchCommand::Generate { data, dir } => bench::generate(&data, dir),
-            BenchCommand::Ingest { data } => bench::ingest(&data).await,
+            BenchCommand::Ingest { data, rounds } => bench::ingest(&data, rounds).await,
             BenchCommand::Models {
                 models_dir,
                 seconds,

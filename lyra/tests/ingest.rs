@@ -207,6 +207,87 @@ async fn idempotency_keys_replay_refuse_other_payloads_and_rows_are_never_double
     );
 }
 
+/// The fast path (every row new) and the careful one (some id stored already or repeated
+/// in the file) must agree on what is stored and what is refused.
+#[tokio::test]
+async fn a_partly_stored_file_stores_the_rest_and_a_repeated_id_alone_rejects_a_strict_batch() {
+    let t = Ingest::start().await;
+    t.master_data().await;
+    let csv = String::from_utf8(t.file("transactions.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    let (header, body) = (lines[0], &lines[1..]);
+    let file = |rows: &[&str]| format!("{header}\n{}\n", rows.join("\n")).into_bytes();
+    let half = body.len() / 2;
+    let (status, first) = t
+        .send("/v1/transactions", "half", file(&body[..half]), "text/csv")
+        .await;
+    assert_eq!(
+        (status, first["rows_stored"].as_i64()),
+        (201, Some(half as i64))
+    );
+    // The whole file: the first half is stored already.
+    let (status, whole) = t
+        .send("/v1/transactions", "whole", file(body), "text/csv")
+        .await;
+    assert_eq!(status, 201, "{whole}");
+    assert_eq!(
+        whole["rows_stored"].as_i64(),
+        Some((body.len() - half) as i64)
+    );
+    assert_eq!(whole["rows_duplicate"].as_i64(), Some(half as i64));
+    assert_eq!(whole["rows_rejected"], 0);
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM ingest.transactions").await,
+        rows(csv.as_bytes())
+    );
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM ingest.transaction_ids")
+            .await,
+        rows(csv.as_bytes())
+    );
+    // A new row, then one reusing its id: the only fault, so the strict batch is refused
+    // and names it; nothing of it is stored.
+    let fresh = body[0].replacen(body[0].split(',').next().unwrap(), "fresh-1", 1);
+    let (status, report) = t
+        .send(
+            "/v1/transactions",
+            "repeat",
+            file(&[&fresh, &fresh]),
+            "text/csv",
+        )
+        .await;
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(report["rows_rejected"], 1);
+    assert_eq!(report["errors"][0]["line"], 3);
+    assert_eq!(report["errors"][0]["reason"], "the same id as line 2");
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM ingest.transactions WHERE txn_id = 'fresh-1'")
+            .await,
+        0
+    );
+    // Lenient: the first is stored, the repeat quarantined.
+    let (status, report) = t
+        .send(
+            "/v1/transactions?mode=lenient",
+            "repeat-lenient",
+            file(&[&fresh, &fresh]),
+            "text/csv",
+        )
+        .await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(stored_and_rejected(&report), (1, 1));
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM ingest.transactions WHERE txn_id = 'fresh-1'")
+            .await,
+        1
+    );
+}
+
+fn stored_and_rejected(report: &Value) -> (i64, i64) {
+    let n = |k: &str| report[k].as_i64().unwrap_or(-1);
+    (n("rows_stored"), n("rows_rejected"))
+}
+
 fn bad_file(customer: &str, merchant: &str) -> String {
     format!(
         "\u{feff}txn_id,booked_at,customer_id,merchant_id,amount_minor,currency,channel\r\n\
@@ -312,13 +393,7 @@ async fn lenient_mode_stores_good_rows_and_quarantines_the_rest() {
         )
         .await;
     assert_eq!(status, 201, "{report}");
-    assert_eq!(
-        (
-            report["rows_stored"].as_i64(),
-            report["rows_rejected"].as_i64()
-        ),
-        (Some(2), Some(6))
-    );
+    assert_eq!(stored_and_rejected(&report), (2, 6));
     assert_eq!(
         t.scalar("SELECT count(*) FROM ingest.transactions").await,
         2
