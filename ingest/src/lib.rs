@@ -221,7 +221,7 @@ async fn upload(
         bytes,
     };
     let received_ms = phase.elapsed().as_millis();
-    let outcome = store::complete(&mut tx, &upload, counts).await?;
+    let outcome = store::complete(&mut tx, &upload, counts, parser.take_keys()).await?;
     tracing::info!(
         received_ms,
         stored_ms = phase.elapsed().as_millis() - received_ms,

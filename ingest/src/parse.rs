@@ -7,6 +7,8 @@
 //! are skipped. Each refused row names its line (counting from 1, the header included),
 //! the field and the reason.
 
+use std::borrow::Cow;
+
 use lyra_common::formats::Entity;
 use time::OffsetDateTime;
 
@@ -71,6 +73,54 @@ pub struct Counts {
     pub refused: u64,
 }
 
+/// The ids of the accepted transaction rows, in arrival order, kept while they fit in
+/// [`Keys::BUDGET`]: with them the id registry is filled by one COPY of ids sorted here,
+/// instead of a sort and an INSERT in the database (a third of the registry's cost).
+#[derive(Debug, Default)]
+pub struct Keys {
+    bytes: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+}
+
+impl Keys {
+    /// Memory the ids may take (text and offsets); a larger file goes the database's way.
+    pub const BUDGET: usize = 64 << 20;
+
+    /// Adds an id; false once the budget is exceeded.
+    fn push(&mut self, key: &str) -> bool {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key.as_bytes());
+        self.spans.push((start as u32, self.bytes.len() as u32));
+        self.bytes.len() + self.spans.len() * std::mem::size_of::<(u32, u32)>() <= Self::BUDGET
+    }
+
+    /// How many ids.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The ids in byte order (PostgreSQL's C collation, the database's), as a binary COPY
+    /// stream of one text column.
+    pub fn sorted_copy(mut self) -> Vec<u8> {
+        let bytes = &self.bytes;
+        let key = |&(a, b): &(u32, u32)| &bytes[a as usize..b as usize];
+        self.spans.sort_unstable_by(|x, y| key(x).cmp(key(y)));
+        let mut out = Vec::with_capacity(self.bytes.len() + self.spans.len() * 6 + 32);
+        copy::header(&mut out);
+        for span in &self.spans {
+            copy::row(&mut out, 1);
+            copy::bytes(&mut out, key(span));
+        }
+        copy::trailer(&mut out);
+        out
+    }
+}
+
 /// Parses one file incrementally.
 pub struct Parser {
     entity: Entity,
@@ -82,6 +132,7 @@ pub struct Parser {
     header_seen: bool,
     copy_started: bool,
     counts: Counts,
+    keys: Option<Keys>,
 }
 
 impl Parser {
@@ -97,12 +148,19 @@ impl Parser {
             header_seen: format == Format::Ndjson,
             copy_started: false,
             counts: Counts::default(),
+            keys: (entity == Entity::Transactions).then(Keys::default),
         }
     }
 
     /// The counts so far.
     pub fn counts(&self) -> Counts {
         self.counts
+    }
+
+    /// The ids of the accepted rows (transactions only), unless they outgrew
+    /// [`Keys::BUDGET`].
+    pub fn take_keys(&mut self) -> Option<Keys> {
+        self.keys.take()
     }
 
     /// Feeds a chunk; appends a staging COPY row to `out` for every complete line (the
@@ -201,12 +259,12 @@ impl Parser {
             return Ok(());
         }
         self.counts.rows += 1;
-        let raw_values: Result<Vec<Option<String>>, (String, String)> = match self.format {
+        let raw_values: Result<Vec<Option<Cow<str>>>, (String, String)> = match self.format {
             Format::Csv => split_csv(text)
                 .map_err(|reason| ("-".to_string(), reason))
                 .and_then(|fields| {
                     if fields.len() == self.fields.len() {
-                        Ok(fields.into_iter().map(|f| Some(f.into_owned())).collect())
+                        Ok(fields.into_iter().map(Some).collect())
                     } else {
                         Err((
                             "-".into(),
@@ -218,7 +276,9 @@ impl Parser {
                         ))
                     }
                 }),
-            Format::Ndjson => self.json_values(text),
+            Format::Ndjson => self
+                .json_values(text)
+                .map(|values| values.into_iter().map(|v| v.map(Cow::Owned)).collect()),
         };
         let raw_values = match raw_values {
             Ok(v) => v,
@@ -240,6 +300,11 @@ impl Parser {
         if let Err((field, reason)) = schema::check_row(self.entity, &values) {
             self.refuse(out, field, &reason, text);
             return Ok(());
+        }
+        if let (Some(keys), Some(schema::Value::Text(id))) = (&mut self.keys, values[0])
+            && !keys.push(id)
+        {
+            self.keys = None;
         }
         copy::row(out, self.staged_columns());
         copy::bigint(out, self.line as i64);
@@ -329,7 +394,6 @@ pub fn staged_text(entity: Entity, stream: &[u8]) -> Result<Vec<Vec<Option<Strin
 
 /// Splits one CSV record (RFC 4180: `"` quotes, `""` inside quotes).
 pub fn split_csv(line: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String> {
-    use std::borrow::Cow;
     if !line.contains('"') {
         return Ok(line.split(',').map(Cow::Borrowed).collect());
     }
@@ -542,6 +606,34 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_accepted_ids_are_kept_and_sorted_in_byte_order_within_a_budget() {
+        let input = format!(
+            "{HEADER}\nt2,2026-10-01T10:00:00+03:00,1,2,1500,RUB,pos\n\
+             bad,2026-10-01T10:00:00+03:00,1,2,0,RUB,pos\n\
+             T9,2026-10-01T10:00:00+03:00,1,2,1500,RUB,pos\n\
+             t1,2026-10-01T10:00:00+03:00,1,2,1500,RUB,pos\n"
+        );
+        let mut p = Parser::new(Entity::Transactions, Format::Csv, NOW);
+        let mut out = Vec::new();
+        p.feed(input.as_bytes(), &mut out).unwrap();
+        p.finish(&mut out).unwrap();
+        let keys = p.take_keys().unwrap();
+        assert_eq!(keys.len(), 3, "the refused row's id is not kept");
+        let stream = keys.sorted_copy();
+        let sorted: Vec<&str> = copy::read(&stream)
+            .unwrap()
+            .into_iter()
+            .map(|row| copy::read_text(row[0].unwrap()))
+            .collect();
+        assert_eq!(sorted, ["T9", "t1", "t2"], "C collation: upper case first");
+        // Master data keeps none; past the budget the ids are given up.
+        assert!(Parser::new(Entity::Customers, Format::Csv, NOW).take_keys().is_none());
+        let mut keys = Keys::default();
+        assert!(keys.push("t1"));
+        assert!(!keys.push(&"x".repeat(Keys::BUDGET)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::parse::{Counts, Format};
+use crate::parse::{Counts, Format, Keys};
 use crate::schema;
 
 /// How refused rows are handled.
@@ -108,11 +108,15 @@ async fn existing(conn: &mut PgConnection, upload: &Upload) -> sqlx::Result<Opti
 }
 
 /// Finishes an upload whose rows are in `staging`: everything after the last byte.
+/// `keys`, when the parser kept them, are the ids of the rows it accepted.
 pub async fn complete(
     conn: &mut PgConnection,
     upload: &Upload,
     counts: Counts,
+    keys: Option<Keys>,
 ) -> sqlx::Result<Outcome> {
+    // Sorted on another thread while the database checks the batch.
+    let sorted_keys = keys.map(|keys| tokio::task::spawn_blocking(move || keys.sorted_copy()));
     // Temporary tables are never analysed automatically; without statistics the planner
     // picks nested loops that are quadratic on a large file. A small sample is plenty for
     // these plans, and six times quicker to take than the default one.
@@ -129,7 +133,10 @@ pub async fn complete(
         return Ok(outcome);
     }
     let total = counts.rows as i64;
-    let mut refused = counts.refused as i64 + check_references(conn, upload.entity).await?;
+    let unknown_references = check_references(conn, upload.entity).await?;
+    let mut refused = counts.refused as i64 + unknown_references;
+    // The parser's ids are exactly the rows to store unless the database refused some.
+    let sorted_keys = sorted_keys.filter(|_| unknown_references == 0);
     // Transactions look for ids repeated within the file only when they must (see
     // `store_transactions`); master data always, since an upsert cannot take a key twice.
     let mut duplicates_marked = upload.entity != Entity::Transactions;
@@ -146,7 +153,7 @@ pub async fn complete(
     }
     exclusively(conn).await?;
     let stored = match upload.entity {
-        Entity::Transactions => match store_transactions(conn, batch_id).await? {
+        Entity::Transactions => match store_transactions(conn, batch_id, sorted_keys).await? {
             Some(stored) => stored,
             None => {
                 // Some id repeats within the file or is stored already: the careful way.
@@ -350,9 +357,27 @@ fn columns(entity: Entity) -> String {
 /// repeats within the file, the registry's primary key refuses the insert; then the
 /// attempt is undone and `None` tells the caller to mark the repeats and take
 /// [`store_transactions_absent`]. Returns the number of rows stored.
-async fn store_transactions(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Option<i64>> {
+async fn store_transactions(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    sorted_keys: Option<tokio::task::JoinHandle<Vec<u8>>>,
+) -> sqlx::Result<Option<i64>> {
+    let registry = match sorted_keys {
+        Some(task) => Registry::Copy(
+            task.await
+                .map_err(|e| sqlx::Error::Protocol(format!("sorting the ids: {e}")))?,
+        ),
+        None => Registry::Insert,
+    };
     sqlx::query("SAVEPOINT all_new").execute(&mut *conn).await?;
-    match insert_transactions(conn, batch_id, "staging WHERE error_field IS NULL").await {
+    match insert_transactions(
+        conn,
+        batch_id,
+        "staging WHERE error_field IS NULL",
+        registry,
+    )
+    .await
+    {
         Ok(stored) => {
             sqlx::query("RELEASE SAVEPOINT all_new")
                 .execute(&mut *conn)
@@ -383,7 +408,15 @@ async fn store_transactions_absent(conn: &mut PgConnection, batch_id: Uuid) -> s
     .execute(&mut *conn)
     .await?;
     sqlx::query("ANALYZE fresh").execute(&mut *conn).await?;
-    insert_transactions(conn, batch_id, "fresh").await
+    insert_transactions(conn, batch_id, "fresh", Registry::Insert).await
+}
+
+/// How the new ids reach the registry.
+enum Registry {
+    /// From the source rows, sorted by the database.
+    Insert,
+    /// This binary COPY stream of the same ids, sorted already.
+    Copy(Vec<u8>),
 }
 
 /// Inserts the rows of `source` (new ids, none repeated) into the registry and the table,
@@ -392,6 +425,7 @@ async fn insert_transactions(
     conn: &mut PgConnection,
     batch_id: Uuid,
     source: &str,
+    registry: Registry,
 ) -> sqlx::Result<i64> {
     // The rollups of what is new are recomputed just after the commit (`drain_one`); what
     // to recompute is queued here, in the batch's own transaction: each merchant's first
@@ -417,11 +451,24 @@ async fn insert_transactions(
         .execute(&mut *conn)
         .await?;
     // In key order, so the index is filled page after page (twice as fast as at random).
-    sqlx::query(&format!(
-        "INSERT INTO ingest.transaction_ids (txn_id) SELECT txn_id FROM {source} ORDER BY txn_id"
-    ))
-    .execute(&mut *conn)
-    .await?;
+    match registry {
+        Registry::Insert => {
+            sqlx::query(&format!(
+                "INSERT INTO ingest.transaction_ids (txn_id) SELECT txn_id FROM {source} ORDER BY txn_id"
+            ))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Registry::Copy(stream) => {
+            let mut copy = conn
+                .copy_in_raw("COPY ingest.transaction_ids (txn_id) FROM STDIN WITH (FORMAT binary)")
+                .await?;
+            for chunk in stream.chunks(1 << 20) {
+                copy.send(chunk).await?;
+            }
+            copy.finish().await?;
+        }
+    }
     let cols = columns(Entity::Transactions);
     let stored = sqlx::query(&format!(
         "INSERT INTO ingest.transactions ({cols}) SELECT {cols} FROM {source}"
