@@ -630,7 +630,11 @@ mod tests {
             .collect();
         assert_eq!(sorted, ["T9", "t1", "t2"], "C collation: upper case first");
         // Master data keeps none; past the budget the ids are given up.
-        assert!(Parser::new(Entity::Customers, Format::Csv, NOW).take_keys().is_none());
+        assert!(
+            Parser::new(Entity::Customers, Format::Csv, NOW)
+                .take_keys()
+                .is_none()
+        );
         let mut keys = Keys::default();
         assert!(keys.push("t1"));
         assert!(!keys.push(&"x".repeat(Keys::BUDGET)));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Multipart, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -268,22 +268,33 @@ pub async fn rollback(
 pub async fn predict(
     State(state): State<ModelState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let arrow = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(batch::ARROW_STREAM));
     // The version active now; the request finishes on it whatever is activated meanwhile.
     let served = state.live.get(&name).await?;
     let _cpu = state.cpu.acquire().await.map_err(anyhow::Error::from)?;
-    let answer = tokio::task::spawn_blocking(move || run(&served, &body))
+    let answer = tokio::task::spawn_blocking(move || run(&served, &body, arrow))
         .await
         .map_err(anyhow::Error::from)??;
     Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
 }
 
-/// Parse, check, infer and render: everything CPU-bound of a predict request.
-fn run(served: &Arc<Served>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// Parse, check, infer and render: everything CPU-bound of a predict request. `arrow`:
+/// the body is an Arrow IPC stream, else JSON.
+fn run(served: &Arc<Served>, body: &[u8], arrow: bool) -> Result<Vec<u8>, ApiError> {
     let contract = served.model.contract();
-    let parsed = batch::parse(body).map_err(ApiError::BadRequest)?;
-    let (input, rows) = batch::matrix(contract, parsed, MAX_BATCH_ROWS).map_err(|e| match e {
+    let input = if arrow {
+        batch::matrix_from_arrow(contract, body, MAX_BATCH_ROWS)
+    } else {
+        let parsed = batch::parse(body).map_err(ApiError::BadRequest)?;
+        batch::matrix(contract, parsed, MAX_BATCH_ROWS)
+    };
+    let (input, rows) = input.map_err(|e| match e {
         BatchError::TooMany { .. } => ApiError::TooLarge(e.to_string()),
         BatchError::Invalid(m) => ApiError::Unprocessable(m),
     })?;

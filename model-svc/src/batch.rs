@@ -1,10 +1,12 @@
 //! The body of `POST /v1/models/{name}/predict`, turned into the model's input matrix.
 //!
-//! Two shapes are accepted: `{"columns": {"<feature>": [numbers…], …}}`, keyed by the
-//! contract's input column names in any order, and `{"rows": [[numbers…], …]}`, each row in
-//! contract column order. JSON has no NaN: `null` stands for it, and is accepted only in the
-//! columns the contract lists in `nan_allowed`. Every refusal names the column and the row
-//! (0-based, as the body's JSON path), so the caller can find the bad value.
+//! JSON in two shapes: `{"columns": {"<feature>": [numbers…], …}}`, keyed by the contract's
+//! input column names in any order, and `{"rows": [[numbers…], …]}`, each row in contract
+//! column order. JSON has no NaN: `null` stands for it, and is accepted only in the columns
+//! the contract lists in `nan_allowed`. Or Arrow ([`ARROW_STREAM`]): an IPC stream whose
+//! fields are the contract's columns in any order, float32 or float64, where a null or a NaN
+//! is NaN (with the same rule). Every refusal names the column and the row (0-based), so the
+//! caller can find the bad value.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +59,33 @@ pub fn parse(body: &[u8]) -> Result<PredictBody, String> {
     })
 }
 
+/// The media type of Arrow input: the IPC streaming format.
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// Refuses a set of column names that is not exactly the contract's.
+fn check_names<'a>(
+    columns: &[String],
+    given: impl Iterator<Item = &'a str> + Clone,
+) -> Result<(), BatchError> {
+    let missing: Vec<&String> = columns
+        .iter()
+        .filter(|c| !given.clone().any(|g| g == c.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!("missing column(s): {}", list(&missing))));
+    }
+    let extra: Vec<&str> = given.filter(|g| !columns.iter().any(|c| c == g)).collect();
+    if !extra.is_empty() {
+        return Err(invalid(format!(
+            "unknown column(s): {} (the model takes {} columns: {})",
+            list(extra),
+            columns.len(),
+            list(columns)
+        )));
+    }
+    Ok(())
+}
+
 fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     let names: Vec<String> = names
         .into_iter()
@@ -106,18 +135,7 @@ pub fn matrix(
             "send either \"columns\" (an array per input column) or \"rows\" (arrays in contract column order)".into(),
         )),
         (Some(mut given), None) => {
-            let missing: Vec<&String> = columns.iter().filter(|c| !given.contains_key(*c)).collect();
-            if !missing.is_empty() {
-                return Err(invalid(format!("missing column(s): {}", list(&missing))));
-            }
-            if given.len() > width {
-                let extra = given.keys().filter(|k| !columns.contains(k));
-                return Err(invalid(format!(
-                    "unknown column(s): {} (the model takes {width} columns: {})",
-                    list(extra),
-                    list(columns)
-                )));
-            }
+            check_names(columns, given.keys().map(String::as_str))?;
             let rows = given[&columns[0]].len();
             if let Some(c) = columns.iter().find(|c| given[*c].len() != rows) {
                 return Err(invalid(format!(
@@ -159,6 +177,63 @@ pub fn matrix(
             Ok((out, rows))
         }
     }
+}
+
+/// The row-major float32 matrix from an Arrow IPC stream, and its number of rows.
+pub fn matrix_from_arrow(
+    contract: &Contract,
+    body: &[u8],
+    max_rows: usize,
+) -> Result<(Vec<f32>, usize), BatchError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Float64Type};
+    use arrow_schema::DataType;
+
+    let reader = arrow_ipc::reader::StreamReader::try_new(body, None)
+        .map_err(|e| invalid(format!("the body is not an Arrow IPC stream: {e}")))?;
+    let schema = reader.schema();
+    let columns = &contract.input.columns;
+    check_names(columns, schema.fields().iter().map(|f| f.name().as_str()))?;
+    let mut fields = Vec::with_capacity(columns.len());
+    for name in columns {
+        let (i, field) = schema.column_with_name(name).expect("checked above");
+        if !matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+            return Err(invalid(format!(
+                "column {name:?} is {}; send float32 or float64",
+                field.data_type()
+            )));
+        }
+        fields.push(i);
+    }
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("the Arrow stream is broken: {e}")))?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    check_rows(rows, max_rows)?;
+    let width = columns.len();
+    let nan_ok = contract.nan_mask();
+    let mut out = vec![0f32; rows * width];
+    let mut first = 0;
+    for batch in &batches {
+        for (j, (&i, name)) in fields.iter().zip(columns).enumerate() {
+            let column = batch.column(i);
+            let get = |r: usize| -> f64 {
+                match column.data_type() {
+                    DataType::Float32 => column.as_primitive::<Float32Type>().value(r) as f64,
+                    _ => column.as_primitive::<Float64Type>().value(r),
+                }
+            };
+            for r in 0..batch.num_rows() {
+                let v = Some(get(r)).filter(|x| !x.is_nan() && column.is_valid(r));
+                out[(first + r) * width + j] = value(v, nan_ok[j], || {
+                    format!("column {name:?}, row {}", first + r)
+                })?;
+            }
+        }
+        first += batch.num_rows();
+    }
+    Ok((out, rows))
 }
 
 fn check_rows(rows: usize, limit: usize) -> Result<(), BatchError> {
@@ -255,6 +330,169 @@ mod tests {
     fn null_is_nan_where_the_contract_allows_it() {
         let (m, _) = run(serde_json::json!({"rows": [[1, null, 3]]}), &["b"]).unwrap();
         assert!(m[1].is_nan());
+    }
+
+    type Column<'a> = (&'a str, Vec<Option<f64>>);
+
+    /// An Arrow IPC stream of `batches`, each a list of (column, values) — float64, or
+    /// float32 for a name ending in `_f32`, or int64 for one ending in `_i64`.
+    fn arrow(batches: &[Vec<Column>]) -> Vec<u8> {
+        use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch};
+        use arrow_schema::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let kind = |name: &str| {
+            if name.ends_with("_f32") {
+                DataType::Float32
+            } else if name.ends_with("_i64") {
+                DataType::Int64
+            } else {
+                DataType::Float64
+            }
+        };
+        let schema = Arc::new(Schema::new(
+            batches[0]
+                .iter()
+                .map(|(n, _)| Field::new(*n, kind(n), true))
+                .collect::<Vec<_>>(),
+        ));
+        let mut out = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).unwrap();
+        for batch in batches {
+            let arrays: Vec<ArrayRef> = batch
+                .iter()
+                .map(|(n, v)| -> ArrayRef {
+                    match kind(n) {
+                        DataType::Float32 => Arc::new(Float32Array::from(
+                            v.iter().map(|x| x.map(|x| x as f32)).collect::<Vec<_>>(),
+                        )),
+                        DataType::Int64 => Arc::new(Int64Array::from(
+                            v.iter().map(|x| x.map(|x| x as i64)).collect::<Vec<_>>(),
+                        )),
+                        _ => Arc::new(Float64Array::from(v.clone())),
+                    }
+                })
+                .collect();
+            writer
+                .write(&RecordBatch::try_new(schema.clone(), arrays).unwrap())
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        drop(writer);
+        out
+    }
+
+    fn arrow_contract(nan_allowed: &[&str]) -> Contract {
+        Contract::parse(&serde_json::json!({
+            "name": "m",
+            "input": {"name": "features", "dtype": "float32", "columns": ["a", "b_f32", "c"]},
+            "outputs": [{"name": "y", "dtype": "float32", "columns": ["y"]}],
+            "nan_allowed": nan_allowed,
+            "tolerance": {"abs": 1e-3, "rel": 1e-4}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn arrow_batches_in_any_column_order_become_rows_in_contract_order() {
+        let stream = arrow(&[
+            vec![
+                ("c", vec![Some(3.), Some(6.)]),
+                ("a", vec![Some(1.), Some(4.)]),
+                ("b_f32", vec![Some(2.), Some(5.)]),
+            ],
+            vec![
+                ("c", vec![Some(9.)]),
+                ("a", vec![Some(7.)]),
+                ("b_f32", vec![Some(8.)]),
+            ],
+        ]);
+        let (m, rows) = matrix_from_arrow(&arrow_contract(&[]), &stream, 4).unwrap();
+        assert_eq!(rows, 3);
+        assert_eq!(m, vec![1., 2., 3., 4., 5., 6., 7., 8., 9.]);
+        // A null or a NaN is NaN where the contract allows it.
+        let stream = arrow(&[vec![
+            ("a", vec![Some(1.), None]),
+            ("b_f32", vec![Some(f64::NAN), Some(2.)]),
+            ("c", vec![Some(3.), Some(4.)]),
+        ]]);
+        let (m, _) = matrix_from_arrow(&arrow_contract(&["a", "b_f32"]), &stream, 4).unwrap();
+        assert!(m[1].is_nan() && m[3].is_nan());
+    }
+
+    #[test]
+    fn arrow_refusals_name_the_column_and_the_row() {
+        let ok = |n: usize| vec![Some(1.); n];
+        let cases = [
+            (
+                arrow(&[vec![("a", ok(1)), ("b_f32", ok(1))]]),
+                "missing column(s): \"c\"",
+            ),
+            (
+                arrow(&[vec![
+                    ("a", ok(1)),
+                    ("b_f32", ok(1)),
+                    ("c", ok(1)),
+                    ("d", ok(1)),
+                ]]),
+                "unknown column(s): \"d\"",
+            ),
+            (
+                arrow(&[
+                    vec![("a", ok(2)), ("b_f32", ok(2)), ("c", ok(2))],
+                    vec![("a", ok(1)), ("b_f32", ok(1)), ("c", vec![None])],
+                ]),
+                "column \"c\", row 2: null (NaN) is not allowed",
+            ),
+            (
+                arrow(&[vec![
+                    ("a", ok(1)),
+                    ("b_f32", vec![Some(f64::NAN)]),
+                    ("c", ok(1)),
+                ]]),
+                "column \"b_f32\", row 0: null (NaN) is not allowed",
+            ),
+            (
+                arrow(&[vec![
+                    ("a", ok(1)),
+                    ("b_f32", ok(1)),
+                    ("c", vec![Some(1e300)]),
+                ]]),
+                "column \"c\", row 0: 1e300 does not fit a float32",
+            ),
+            (
+                arrow(&[vec![("a", ok(5)), ("b_f32", ok(5)), ("c", ok(5))]]),
+                "5 rows is more than the 4",
+            ),
+            (
+                arrow(&[vec![("a", ok(0)), ("b_f32", ok(0)), ("c", ok(0))]]),
+                "no rows",
+            ),
+            (
+                br#"{"rows": [[1, 2, 3]]}"#.to_vec(),
+                "the body is not an Arrow IPC stream",
+            ),
+        ];
+        for (stream, needle) in cases {
+            let m = matrix_from_arrow(&arrow_contract(&[]), &stream, 4)
+                .unwrap_err()
+                .to_string();
+            assert!(m.contains(needle), "{needle:?} not in {m:?}");
+        }
+        let typed = Contract::parse(&serde_json::json!({
+            "name": "m",
+            "input": {"name": "features", "dtype": "float32", "columns": ["n_i64"]},
+            "outputs": [{"name": "y", "dtype": "float32", "columns": ["y"]}],
+            "nan_allowed": [],
+            "tolerance": {"abs": 1e-3, "rel": 1e-4}
+        }))
+        .unwrap();
+        let m = matrix_from_arrow(&typed, &arrow(&[vec![("n_i64", ok(1))]]), 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("column \"n_i64\" is Int64; send float32 or float64"),
+            "{m}"
+        );
     }
 
     #[test]

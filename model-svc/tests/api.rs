@@ -237,6 +237,43 @@ fn columns_body(contract: &Value, sample: &Value) -> Value {
     json!({ "columns": columns })
 }
 
+/// The fixture's sample input as an Arrow IPC stream of float32 columns, last column first.
+fn arrow_body(contract: &Value, sample: &Value) -> Vec<u8> {
+    use arrow_array::{ArrayRef, Float32Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    let names: Vec<&str> = contract["input"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let rows = sample["input"].as_array().unwrap();
+    let order: Vec<usize> = (0..names.len()).rev().collect();
+    let schema = std::sync::Arc::new(Schema::new(
+        order
+            .iter()
+            .map(|&j| Field::new(names[j], DataType::Float32, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = order
+        .iter()
+        .map(|&j| -> ArrayRef {
+            std::sync::Arc::new(Float32Array::from(
+                rows.iter()
+                    .map(|r| r[j].as_f64().unwrap() as f32)
+                    .collect::<Vec<_>>(),
+            ))
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+    let mut out = Vec::new();
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    drop(writer);
+    out
+}
+
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -350,6 +387,22 @@ async fn upload_activate_predict_and_roll_back() {
     assert_eq!(
         rows["outputs"], body["outputs"],
         "rows and columns give the same answer"
+    );
+    // The same batch as an Arrow IPC stream (float32 columns, reversed order).
+    let response = t
+        .http
+        .post(t.running.url("/v1/models/mlp_spend/predict"))
+        .bearer_auth(&t.admin)
+        .header("content-type", "application/vnd.apache.arrow.stream")
+        .body(arrow_body(&contract, &sample))
+        .send()
+        .await
+        .unwrap();
+    let (status, arrow) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{arrow}");
+    assert_eq!(
+        arrow["outputs"], body["outputs"],
+        "Arrow and JSON give the same answer"
     );
 
     // Version 2 (another model of the same contract), activate, roll back.
