@@ -92,28 +92,28 @@ class GraphBuilder:
         return x
 
     def mlp(self, x: str, coefs, intercepts, hidden="relu") -> str:
-        """sklearn MLP forward pass without the output activation. A block-diagonal layer
-        (the hidden layers of merged MLPs, `merge_mlps`) runs as one product per block: the
-        zeros are never multiplied (purchasing power's ensemble: half the work)."""
-        for i, (w, b) in enumerate(zip(coefs, intercepts)):
-            x = self.op("Add", [self.matmul(x, np.asarray(w)),
-                                self.const(np.asarray(b)[None, :], name="b")])
-            if i < len(coefs) - 1:
-                assert hidden == "relu"
-                x = self.op("Relu", [x])
-        return x
+        """sklearn MLP forward pass without the output activation. Merged MLPs (`merge_mlps`:
+        hidden layers block-diagonal) run as their members side by side, outputs summed: the
+        zeros are never multiplied and no tensor is sliced (purchasing power's ensemble)."""
+        assert hidden == "relu"
+        k = towers(coefs)
+        if k > 1:
+            parts = [self.layers(x, *tower(coefs, intercepts, k, j)) for j in range(k)]
+            x = parts[0]
+            for p in parts[1:]:
+                x = self.op("Add", [x, p])
+            return self.op("Add", [x, self.const(np.asarray(intercepts[-1])[None, :], name="b")])
+        return self.op("Add", [self.layers(x, coefs, intercepts[:-1]),
+                               self.const(np.asarray(intercepts[-1])[None, :], name="b")])
 
-    def matmul(self, x: str, w) -> str:
-        k = diagonal_blocks(w)
-        if k == 1:
-            return self.op("MatMul", [x, self.const(w, name="W")])
-        r, c = w.shape[0] // k, w.shape[1] // k
-        one = self.const(np.array([1]), np.int64, "axis")
-        parts = [self.op("MatMul", [
-            self.op("Slice", [x, self.const(np.array([j * r]), np.int64, "from"),
-                              self.const(np.array([(j + 1) * r]), np.int64, "to"), one]),
-            self.const(w[j * r:(j + 1) * r, j * c:(j + 1) * c], name="W")]) for j in range(k)]
-        return self.op("Concat", parts, axis=1)
+    def layers(self, x: str, coefs, intercepts) -> str:
+        """MatMul, bias, ReLU for every layer; the last layer's product only (its bias is
+        the caller's)."""
+        for w, b in zip(coefs[:-1], intercepts):
+            x = self.op("Relu", [self.op("Add", [
+                self.op("MatMul", [x, self.const(np.asarray(w), name="W")]),
+                self.const(np.asarray(b)[None, :], name="b")])])
+        return self.op("MatMul", [x, self.const(np.asarray(coefs[-1]), name="W")])
 
     def expm1_pos(self, x: str) -> str:
         """max(exp(x) - 1, 0)"""
@@ -188,6 +188,38 @@ def diagonal_blocks(w, most: int = 16) -> int:
         if not np.any(w[off]):
             return k
     return 1
+
+
+def towers(coefs) -> int:
+    """How many MLPs `merge_mlps` merged into these layers (1: an ordinary MLP): every hidden
+    layer k blocks on its diagonal, the first layer's columns and the last's rows k groups."""
+    if len(coefs) < 3:
+        return 1
+    k = diagonal_blocks(np.asarray(coefs[1]))
+    if k == 1 or any(diagonal_blocks(np.asarray(w)) % k for w in coefs[1:-1]):
+        return 1
+    if np.asarray(coefs[0]).shape[1] % k or np.asarray(coefs[-1]).shape[0] % k:
+        return 1
+    return k
+
+
+def tower(coefs, intercepts, k: int, j: int):
+    """Member j of k merged MLPs: its weights (the last layer's already divided by k) and
+    its hidden biases."""
+    cs, bs = [], []
+    for li, w in enumerate(coefs):
+        w = np.asarray(w)
+        r, c = w.shape[0] // k, w.shape[1] // k
+        if li == 0:
+            cs.append(w[:, j * c:(j + 1) * c])
+        elif li < len(coefs) - 1:
+            cs.append(w[j * r:(j + 1) * r, j * c:(j + 1) * c])
+        else:
+            cs.append(w[j * r:(j + 1) * r, :])
+        if li < len(coefs) - 1:
+            b = np.asarray(intercepts[li])
+            bs.append(b[j * (b.shape[0] // k):(j + 1) * (b.shape[0] // k)])
+    return cs, bs
 
 
 def merge_mlps(models):
