@@ -115,8 +115,6 @@ pub async fn complete(
     counts: Counts,
     keys: Option<Keys>,
 ) -> sqlx::Result<Outcome> {
-    // Sorted on another thread while the database checks the batch.
-    let sorted_keys = keys.map(|keys| tokio::task::spawn_blocking(move || keys.sorted_copy()));
     // Temporary tables are never analysed automatically; without statistics the planner
     // picks nested loops that are quadratic on a large file. A small sample is plenty for
     // these plans, and six times quicker to take than the default one.
@@ -132,6 +130,8 @@ pub async fn complete(
     if let Some(outcome) = existing(conn, upload).await? {
         return Ok(outcome);
     }
+    // Sorted on another thread while the database checks the batch.
+    let sorted_keys = keys.map(|keys| tokio::task::spawn_blocking(move || keys.sorted_copy()));
     let total = counts.rows as i64;
     let unknown_references = check_references(conn, upload.entity).await?;
     let mut refused = counts.refused as i64 + unknown_references;
@@ -139,7 +139,7 @@ pub async fn complete(
     let sorted_keys = sorted_keys.filter(|_| unknown_references == 0);
     // Transactions look for ids repeated within the file only when they must (see
     // `store_transactions`); master data always, since an upsert cannot take a key twice.
-    let mut duplicates_marked = upload.entity != Entity::Transactions;
+    let duplicates_marked = upload.entity != Entity::Transactions;
     if duplicates_marked {
         refused += mark_repeated_ids(conn, upload.entity).await?;
     }
@@ -158,7 +158,6 @@ pub async fn complete(
             None => {
                 // Some id repeats within the file or is stored already: the careful way.
                 refused += mark_repeated_ids(conn, upload.entity).await?;
-                duplicates_marked = true;
                 if upload.mode == Mode::Strict && refused > 0 {
                     return rejected(conn, upload, batch_id, total, refused).await;
                 }
@@ -169,7 +168,6 @@ pub async fn complete(
         Entity::Merchants => upsert(conn, Entity::Merchants, "ingest.merchants").await?,
         Entity::Organisations => unreachable!("organisations are created by bank admins"),
     };
-    debug_assert!(duplicates_marked || stored == total - refused);
     let duplicate = total - refused - stored;
     let errors = errors(conn, refused).await?;
     let report = report(

@@ -250,15 +250,20 @@ fn check_rows(rows: usize, limit: usize) -> Result<(), BatchError> {
 mod tests {
     use super::*;
 
-    fn contract(nan_allowed: &[&str]) -> Contract {
+    /// A one-output contract taking `columns`.
+    fn contract_of(columns: &[&str], nan_allowed: &[&str]) -> Contract {
         Contract::parse(&serde_json::json!({
             "name": "m",
-            "input": {"name": "features", "dtype": "float32", "columns": ["a", "b", "c"]},
+            "input": {"name": "features", "dtype": "float32", "columns": columns},
             "outputs": [{"name": "y", "dtype": "float32", "columns": ["y"]}],
             "nan_allowed": nan_allowed,
             "tolerance": {"abs": 1e-3, "rel": 1e-4}
         }))
         .unwrap()
+    }
+
+    fn contract(nan_allowed: &[&str]) -> Contract {
+        contract_of(&["a", "b", "c"], nan_allowed)
     }
 
     fn run(body: serde_json::Value, nan: &[&str]) -> Result<(Vec<f32>, usize), BatchError> {
@@ -382,14 +387,7 @@ mod tests {
     }
 
     fn arrow_contract(nan_allowed: &[&str]) -> Contract {
-        Contract::parse(&serde_json::json!({
-            "name": "m",
-            "input": {"name": "features", "dtype": "float32", "columns": ["a", "b_f32", "c"]},
-            "outputs": [{"name": "y", "dtype": "float32", "columns": ["y"]}],
-            "nan_allowed": nan_allowed,
-            "tolerance": {"abs": 1e-3, "rel": 1e-4}
-        }))
-        .unwrap()
+        contract_of(&["a", "b_f32", "c"], nan_allowed)
     }
 
     #[test]
@@ -478,14 +476,7 @@ mod tests {
                 .to_string();
             assert!(m.contains(needle), "{needle:?} not in {m:?}");
         }
-        let typed = Contract::parse(&serde_json::json!({
-            "name": "m",
-            "input": {"name": "features", "dtype": "float32", "columns": ["n_i64"]},
-            "outputs": [{"name": "y", "dtype": "float32", "columns": ["y"]}],
-            "nan_allowed": [],
-            "tolerance": {"abs": 1e-3, "rel": 1e-4}
-        }))
-        .unwrap();
+        let typed = contract_of(&["n_i64"], &[]);
         let m = matrix_from_arrow(&typed, &arrow(&[vec![("n_i64", ok(1))]]), 4)
             .unwrap_err()
             .to_string();
