@@ -23,6 +23,9 @@ use lyra_common::calendar;
 pub const LOOKBACK_DAYS: i32 = 365;
 /// Days after the cut-off over which a customer's spend is predicted.
 pub const SPEND_LABEL_DAYS: i32 = 90;
+/// The first half of that window, a label of its own (`label_spend_45`): the two halves of a
+/// customer's spend let the training report estimate the noise no forecast can remove.
+pub const SPEND_HALF_LABEL_DAYS: i32 = SPEND_LABEL_DAYS / 2;
 /// Days after the cut-off over which category purchases are predicted.
 pub const PROPENSITY_LABEL_DAYS: i32 = 30;
 /// Weeks ahead the demand forecast covers.
@@ -119,7 +122,10 @@ pub fn customer_feature_names(groups: &[String]) -> Vec<String> {
 
 /// The customer label columns, in order.
 pub fn customer_label_names(groups: &[String]) -> Vec<String> {
-    let mut names = vec![format!("label_spend_{SPEND_LABEL_DAYS}")];
+    let mut names = vec![
+        format!("label_spend_{SPEND_LABEL_DAYS}"),
+        format!("label_spend_{SPEND_HALF_LABEL_DAYS}"),
+    ];
     names.extend(
         groups
             .iter()
@@ -357,6 +363,10 @@ fn customer_frame(
             .filter(col("d").lt(lit(SPEND_LABEL_DAYS)))
             .sum()
             .alias(format!("label_spend_{SPEND_LABEL_DAYS}")),
+        col("amount")
+            .filter(col("d").lt(lit(SPEND_HALF_LABEL_DAYS)))
+            .sum()
+            .alias(format!("label_spend_{SPEND_HALF_LABEL_DAYS}")),
     ];
     for (pos, g) in groups.iter().enumerate() {
         let bought = col("grp")
@@ -748,6 +758,7 @@ mod tests {
             ("bg_age_days", 200.0),
             ("bg_monetary", 200.0),
             ("label_spend_90", 60.0),
+            ("label_spend_45", 50.0),
             ("label_buy_30_groceries", 0.0),
             ("label_buy_30_restaurants", 1.0),
         ];

@@ -86,6 +86,7 @@ async fn the_export_describes_the_data_before_the_cut_off_and_labels_what_follow
         (0, "gender_f", 1.0),
         (0, "tenure_days", 929.0),
         (0, "label_spend_90", 60.0),
+        (0, "label_spend_45", 50.0),
         (0, "label_buy_30_restaurants", 1.0),
         (0, "label_buy_30_groceries", 0.0),
         (1, "txns_365", 2.0),
