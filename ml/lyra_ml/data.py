@@ -1,4 +1,4 @@
-"""Reading feature snapshots written by `lyra features export` (see notes/models-spec.md).
+"""Reading feature snapshots written by `lyra features export` (columns: pipeline/src/features.rs).
 
 Nothing here knows about the synthetic generator: column lists come from snapshot.json
 (falling back to "every non-key, non-label column"), and the log/linear choice of each

@@ -1,14 +1,22 @@
 """Category propensity: P(any purchase in group g within 30 days), 20 sigmoid outputs.
 
-Candidates (chosen on a validation split of the training snapshot by NDCG@5): one
+The label covers 30 days, so every snapshot as of cutoff - 31 days or earlier has complete
+labels that end before the cut-off: the model trains on several of them stacked (a customer
+appears once per snapshot). More rows, not fresher ones, is what helps: on a temporal
+validation (cut-off 2026-07-03, before the committed models' cut-off) one snapshot as of
+cutoff - 31 d scored NDCG@5 0.698, like one as of cutoff - 91 d, and four stacked 0.705.
+
+Candidates (chosen on a validation split of the training customers by NDCG@5): one
 multi-label MLPClassifier, or one logistic regression per group. Baseline: popularity
-(the training base rate of each group, the same ranking for everyone).
+(the base rate of each group over the same training rows, the same ranking for everyone).
 """
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
@@ -17,6 +25,7 @@ from .data import Preprocessor, matrix, split_indices
 from .onnx_build import np_mlp, np_sigmoid
 
 SEED = 30
+LABEL_DAYS = 30
 
 
 def fit_mlp(Z, Y, hidden, alpha, max_iter, seed):
@@ -53,16 +62,38 @@ def rank_metrics(Y, S) -> dict:
             "customers_with_purchase": int((Y.sum(1) > 0).sum())}
 
 
-def train(train_snap, holdout_snap, log=print) -> dict:
-    df, hd = train_snap.customers, holdout_snap.customers
-    cols = train_snap.customer_features
-    groups = train_snap.groups
-    lab = [f"label_buy_30_{g}" for g in groups]
+def stack(snaps, holdout_snap) -> pd.DataFrame:
+    """The customers of every training snapshot, one row per (snapshot, customer); refuses a
+    snapshot whose 30-day labels reach into the holdout window or whose columns differ."""
+    first = snaps[0]
+    for s in snaps:
+        if s.as_of + dt.timedelta(days=LABEL_DAYS) > holdout_snap.as_of:
+            raise ValueError(f"{s.path}: as of {s.as_of}, its {LABEL_DAYS}-day labels reach past the "
+                             f"cut-off {holdout_snap.as_of}")
+        if s.customer_features != first.customer_features or s.groups != first.groups:
+            raise ValueError(f"{s.path}: features or groups differ from {first.path}")
+    return pd.concat([s.customers for s in snaps], ignore_index=True)
+
+
+def split_by_customer(customer_ids, frac_valid: float, seed: int):
+    """(fit, valid) row indices with every row of a customer on the same side."""
+    ids = np.unique(customer_ids)
+    _, vi = split_indices(len(ids), frac_valid, seed)
+    valid = np.isin(customer_ids, ids[vi])
+    return np.flatnonzero(~valid), np.flatnonzero(valid)
+
+
+def train(train_snaps, holdout_snap, log=print) -> dict:
+    """train_snaps: the training snapshots (as of cutoff - 31 days or earlier)."""
+    df, hd = stack(train_snaps, holdout_snap), holdout_snap.customers
+    cols = train_snaps[0].customer_features
+    groups = train_snaps[0].groups
+    lab = [f"label_buy_{LABEL_DAYS}_{g}" for g in groups]
     X = matrix(df, cols)
     Y = df[lab].to_numpy(float)
     pp = Preprocessor.fit(X, cols)
     Z = pp.transform(X)
-    fit_idx, val_idx = split_indices(len(df), 0.2, SEED)
+    fit_idx, val_idx = split_by_customer(df["customer_id"].to_numpy(), 0.2, SEED)
     cands = {
         "mlp_64_e20": lambda: fit_mlp(Z[fit_idx], Y[fit_idx], (64,), 1e-3, 20, SEED),
         "mlp_128_e30": lambda: fit_mlp(Z[fit_idx], Y[fit_idx], (128,), 1e-2, 30, SEED),
@@ -100,4 +131,4 @@ def train(train_snap, holdout_snap, log=print) -> dict:
                "holdout_base_rates": dict(zip(groups, map(float, Yh.mean(0))))}
     return {"columns": cols, "groups": groups, "pp": pp, "coefs": coefs, "intercepts": inter,
             "metrics": metrics, "train_rows": len(df), "holdout_rows": len(hd), "holdout_X": Xh,
-            "chosen": chosen}
+            "chosen": chosen, "train_snapshots": [s.as_of.isoformat() for s in train_snaps]}

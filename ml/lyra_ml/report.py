@@ -33,7 +33,9 @@ def table(header, rows):
 
 
 def training_block(t):
-    return (f"Cut-off {t['cutoff']}; training snapshot as of {t['train_as_of']} ({t['train_rows']:,} rows); "
+    a = t["train_as_of"]
+    snaps = f"snapshots as of {', '.join(a)}, stacked" if isinstance(a, list) else f"snapshot as of {a}"
+    return (f"Cut-off {t['cutoff']}; training {snaps} ({t['train_rows']:,} rows); "
             f"holdout {t['holdout_from']} .. {t['holdout_to']} ({t['holdout_rows']:,} rows). Source: {t['source']}.\n")
 
 
@@ -116,6 +118,7 @@ def write_purchasing_power(d, r, t):
          "over 90 days; naive rate = spend_365 x 90 / 365. Fitted parameters (the smallest penalizer that "
          f"converged): BG/NBD {_params(m['baseline_params']['bgnbd'])}; Gamma-Gamma "
          f"{_params(m['baseline_params']['gamma_gamma'])}.\n",
+         noise_block(m.get("noise"), bg["rmse"]),
          "\n## Validation (training snapshot only)\n\n",
          table(["config", "epochs", "RMSE", "MAE", "top-decile capture", "total error"],
                [[c["config"], c.get("iterations", "–"), f(c["rmse"]), f(c["mae"]), f(c["top_decile_capture"]),
@@ -127,6 +130,18 @@ def write_purchasing_power(d, r, t):
     _write(os.path.join(d, "purchasing_power.md"), "".join(s))
 
 
+def noise_block(n, bg_rmse):
+    if not n:
+        return ""
+    return ("\n## How much error is left to remove\n\n"
+            f"The two 45-day halves of each holdout customer's window differ by an RMS of "
+            f"{n['split_half_rmse']:,.0f} RUB. If the halves are alike given the customer, that is the error a "
+            "forecast knowing each customer's expected spend exactly would still make (lapses and seasonality "
+            "inside the window make it an overestimate). Against BG/NBD x Gamma-Gamma's "
+            f"{bg_rmse:,.0f}, the goal ({n['goal_rmse']:,.0f}) asks a model to remove "
+            f"{n['reducible_share_to_remove']:.0%} of the squared error BG/NBD leaves above that noise.\n")
+
+
 def write_propensity(d, r, t):
     m = r["metrics"]
     mm, bp = m["model"], m["baselines"]["popularity"]
@@ -136,12 +151,12 @@ def write_propensity(d, r, t):
             ["log loss (per customer x group)", f(mm["log_loss"]), f(bp["log_loss"]), "–", "–"]]
     s = ["# Category propensity (any purchase per group within 30 days)\n", training_block(t),
          f"\nModel: {r['chosen']} on all customer features (chosen by validation NDCG@5). Popularity baseline: "
-         "the training base rate of each group, the same ranking for every customer "
+         "the base rate of each group over the same training rows, the same ranking for every customer "
          f"({', '.join(m['popularity_order'][:5])}, ...). NDCG@5 and recall@5 are averaged over holdout "
          f"customers with at least one purchase in the 30 days ({mm['customers_with_purchase']:,}).\n",
          "\n## Metrics (holdout: the 30 days after the cut-off)\n\n",
          table(["metric", "model", "popularity", "goal", "met?"], rows),
-         "\n## Validation (training snapshot only)\n\n",
+         "\n## Validation (20% of the training customers, all their rows)\n\n",
          table(["candidate", "NDCG@5", "recall@5", "log loss"],
                [[c["candidate"], f(c["ndcg_at_5"]), f(c["recall_at_5"]), f(c["log_loss"])]
                 for c in m["validation"]["candidates"]]),
@@ -205,8 +220,9 @@ def write_demand(d, r, t):
 
 def write_summary(d, results, sizes, notes, C, train_as_of):
     s = ["# Model training summary\n\n",
-         f"Cut-off {C}; customer models trained on the snapshot as of {train_as_of} and evaluated on the one as of "
-         f"{C}; demand trained on origins whose target weeks end by {C} and evaluated on the origin week ending at "
+         f"Cut-off {C}; customer models trained on the snapshot as of {train_as_of} (category propensity, whose "
+         "labels cover 30 days, on it and later and earlier ones stacked: see its report) and evaluated on the one "
+         f"as of {C}; demand trained on origins whose target weeks end by {C} and evaluated on the origin week ending at "
          f"{C}. Every choice (features, configuration, interval offsets) was made on validation splits of the "
          "training data; the holdout was used for these numbers only.\n\n"]
     rows = []

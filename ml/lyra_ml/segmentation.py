@@ -121,7 +121,7 @@ def describe(centroid_raw: dict, size_share: float) -> str:
     return "; ".join(parts)
 
 
-def train(train_snap, holdout_snap, n_boot_valid=5, n_boot_holdout=10, log=print) -> dict:
+def train(train_snap, holdout_snap, n_boot_valid=10, n_boot_holdout=10, log=print) -> dict:
     df, hd = train_snap.customers, holdout_snap.customers
     feats = train_snap.customer_features
     # ---- choose the feature set on the training snapshot (bootstrap ARI + silhouette) ----
@@ -192,7 +192,8 @@ def train(train_snap, holdout_snap, n_boot_valid=5, n_boot_holdout=10, log=print
         "goals": [{"metric": "ari_bootstrap_mean", "target": ">= 0.8", "value": float(np.mean(aris_h)),
                    "met": bool(np.mean(aris_h) >= 0.8)}],
         "validation": {"candidates": validation, "chosen": cname,
-                       "rule": f"among feature sets whose min bootstrap ARI on the training snapshot is >= {MIN_ARI}, "
+                       "rule": f"among feature sets whose min bootstrap ARI over {n_boot_valid} resamples of the "
+                               f"training snapshot is >= {MIN_ARI}, "
                                "the one with the lowest naming cost (squared distance between the clusters' "
                                "R/F/M/newness percentiles and the name prototypes, summed over the assignment)"},
     }

@@ -86,6 +86,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--train", required=True, help="snapshot exported as of cutoff - 91 days")
     ap.add_argument("--holdout", required=True, help="snapshot exported as of the cutoff")
+    ap.add_argument("--propensity-train", nargs="*", default=[],
+                    help="more snapshots for category propensity, as of cutoff - 31 days or earlier "
+                         "(its labels cover 30 days); stacked with --train")
     ap.add_argument("--out", default="ml/models")
     ap.add_argument("--reports", default="ml/reports")
     ap.add_argument("--only", nargs="*", default=None,
@@ -154,15 +157,18 @@ def main(argv=None):
     if "category_propensity" in want:
         t0 = time.time()
         log("category_propensity")
-        r = propensity.train(tr, ho, log=log)
+        snaps = sorted([tr] + [load_snapshot(p, with_weeks=False) for p in a.propensity_train],
+                       key=lambda s: s.as_of)
+        r = propensity.train(snaps, ho, log=log)
         pp = r["pp"]
         m = ob.classifier_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"],
                                 len(r["groups"]), **pp.prep)
         exp = ob.np_classifier(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["coefs"],
                                r["intercepts"], **pp.prep)
-        training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
+        training = {"cutoff": C.isoformat(), "train_as_of": r["train_snapshots"], "holdout_from": C.isoformat(),
                     "holdout_to": days(C, 30), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
-                    "source": src}
+                    "source": f"snapshots as_of {', '.join(r['train_snapshots'])} (train, stacked) and as_of {C} "
+                              "(holdout)"}
         outs = [{"name": "probability", "dtype": "float32", "columns": list(r["groups"])}]
         c = contract("category_propensity", r["columns"], outs, training, r["metrics"])
         sizes["category_propensity"] = write_model(a.out, "category_propensity", m, r["holdout_X"],
