@@ -31,6 +31,10 @@ pub const PROPENSITY_LABEL_DAYS: i32 = 30;
 /// Weeks ahead the demand forecast covers.
 pub const HORIZONS: usize = 8;
 
+/// Smoothing factor of the `*_ses_30` level columns (simple exponential smoothing, α = 0.30;
+/// chosen among 0.2–0.5 on the demand model's validation origins).
+const SES_ALPHA: f64 = 0.3;
+
 /// Hour buckets of the day profile: name and first hour (Moscow), in order.
 const HOUR_BUCKETS: [(&str, i32); 5] = [
     ("hour_night", 0),
@@ -106,6 +110,7 @@ pub fn customer_feature_names(groups: &[String]) -> Vec<String> {
         .map(String::from),
     );
     names.extend(groups.iter().map(|g| format!("share_{g}")));
+    names.extend(groups.iter().map(|g| format!("purchases_{g}")));
     names.extend((0..7).map(|d| format!("dow_{d}")));
     names.extend(HOUR_BUCKETS.map(|(name, _)| name.to_string()));
     names.extend(
@@ -143,6 +148,7 @@ pub fn merchant_week_feature_names() -> Vec<String> {
         names.push(format!("rev_mean_{k}"));
     }
     names.extend(["rev_std_8", "txn_mean_4", "txn_mean_13"].map(String::from));
+    names.extend(["rev_ses_30", "txn_ses_30"].map(String::from));
     for prefix in ["rev_ly", "txn_ly", "holidays", "paydays"] {
         names.extend((1..=HORIZONS).map(|h| format!("{prefix}_h{h}")));
     }
@@ -322,11 +328,19 @@ fn customer_frame(
         aggs.push(f64_(col("d").filter(last(n)).n_unique()).alias(format!("active_days_{n}")));
     }
     for (pos, g) in groups.iter().enumerate() {
+        let in_group = col("grp").eq(lit(pos as i32));
         aggs.push(
             col("amount")
-                .filter(col("grp").eq(lit(pos as i32)))
+                .filter(in_group.clone())
                 .sum()
                 .alias(format!("spend_{g}")),
+        );
+        // Purchases, not spend: how often someone buys in a group is what predicts whether
+        // they buy there next month; spend shares blur it with ticket sizes.
+        aggs.push(
+            f64_(in_group.and(col("amount").gt(lit(0.0))))
+                .sum()
+                .alias(format!("purchases_{g}")),
         );
     }
     for d in 0..7 {
@@ -569,7 +583,17 @@ fn merchant_week_frame(
                 .map(|w| value(v, w))
                 .collect()
         };
+        // Simple exponential smoothing of each series (the level an ETS model tracks), started
+        // at the series' first week and updated once per week.
+        let (mut rev_level, mut txn_level) = (0.0, 0.0);
         for t in s.first_week..=last_origin {
+            let (r, x) = (value(&s.revenue, t), value(&s.txns, t));
+            if t == s.first_week {
+                (rev_level, txn_level) = (r, x);
+            } else {
+                rev_level += SES_ALPHA * (r - rev_level);
+                txn_level += SES_ALPHA * (x - txn_level);
+            }
             merchant.push(s.merchant_id);
             group.push(s.group.clone());
             starts.push(week_start(t));
@@ -580,6 +604,7 @@ fn merchant_week_frame(
             row.push(std_dev(&window(rev, t, 8)));
             row.push(mean(&window(txn, t, 4)));
             row.push(mean(&window(txn, t, 13)));
+            row.extend([rev_level, txn_level]);
             let horizons = 1..=HORIZONS as i64;
             row.extend(horizons.clone().map(|h| value(rev, t + h - 52)));
             row.extend(horizons.clone().map(|h| value(txn, t + h - 52)));
@@ -694,7 +719,7 @@ mod tests {
     fn customer_features_by_hand() {
         let groups = vec!["groceries".to_string(), "restaurants".to_string()];
         // customer, merchant, group, day, hour, weekday, amount (kopecks), ecom
-        let rows: [(i64, i64, i32, i32, i32, i32, i64, i32); 7] = [
+        let rows: [(i64, i64, i32, i32, i32, i32, i64, i32); 9] = [
             (1, 10, 0, -1, 9, 0, 10_000, 0),
             (1, 11, 1, -40, 20, 4, 30_000, 1),
             (1, 10, 0, -200, 13, 5, 60_000, 0),
@@ -702,6 +727,8 @@ mod tests {
             (1, 10, 0, 60, 12, 2, 1_000, 0),
             (2, 10, 0, 3, 12, 2, 1_000, 0), // only after the cut-off: not a customer yet
             (3, 10, 0, -400, 12, 2, 1_000, 0),
+            (4, 10, 0, -5, 12, 2, 2_000, 0), // a purchase and its refund: one purchase
+            (4, 10, 0, -3, 12, 2, -2_000, 0),
         ];
         let tx = df!(
             "customer_id" => rows.map(|r| r.0),
@@ -719,15 +746,15 @@ mod tests {
         .lazy()
         .filter(col("d").gt_eq(lit(-LOOKBACK_DAYS)));
         let customers = df!(
-            "customer_id" => [1i64, 2, 3],
-            "age" => [30.0, 40.0, 50.0],
-            "gender_f" => [1.0, 0.0, 1.0],
-            "tenure_days" => [900.0, 10.0, 2000.0],
+            "customer_id" => [1i64, 2, 3, 4],
+            "age" => [30.0, 40.0, 50.0, 60.0],
+            "gender_f" => [1.0, 0.0, 1.0, 0.0],
+            "tenure_days" => [900.0, 10.0, 2000.0, 30.0],
         )
         .unwrap()
         .lazy();
         let f = customer_frame(tx, customers, &groups).unwrap();
-        assert_eq!(f.height(), 1, "{f}");
+        assert_eq!(f.height(), 2, "{f}");
         let expected = [
             ("recency_days", 1.0),
             ("history_days", 200.0),
@@ -747,6 +774,8 @@ mod tests {
             ("ecom_share_365", 1.0 / 3.0),
             ("share_groceries", 0.7),
             ("share_restaurants", 0.3),
+            ("purchases_groceries", 2.0),
+            ("purchases_restaurants", 1.0),
             ("dow_0", 1.0 / 3.0),
             ("dow_4", 1.0 / 3.0),
             ("dow_6", 0.0),
@@ -766,6 +795,8 @@ mod tests {
             let got = value(&f, 0, name);
             assert!((got - want).abs() < 1e-9, "{name}: {got} != {want}");
         }
+        assert_eq!(value(&f, 1, "txns_365"), 2.0);
+        assert_eq!(value(&f, 1, "purchases_groceries"), 1.0);
         let names: Vec<String> = f.get_column_names().iter().map(|n| n.to_string()).collect();
         let mut want = vec!["customer_id".to_string()];
         want.extend(customer_feature_names(&groups));
@@ -794,6 +825,10 @@ mod tests {
         assert_eq!(value(&f, last, "rev_lag_3"), 5.0);
         assert_eq!(value(&f, last, "rev_mean_4"), (5.0 + 6.0 + 7.0 + 8.0) / 4.0);
         assert_eq!(value(&f, last, "rev_mean_26"), 4.5); // only 8 weeks exist
+        // Levels 1, 1.3, 1.81, 2.467, 3.2269, 4.05883, 4.941181, then 0.7 × that + 0.3 × 8.
+        assert!((value(&f, last, "rev_ses_30") - 5.8588267).abs() < 1e-9);
+        assert_eq!(value(&f, 0, "rev_ses_30"), 1.0);
+        assert!((value(&f, last, "txn_ses_30") - 2.0).abs() < 1e-12);
         assert_eq!(value(&f, last, "rev_ly_h1"), 0.0); // before the series started
         assert_eq!(value(&f, last, "weeks_active"), 8.0);
         assert_eq!(value(&f, last, "target_rev_h1"), 9.0);

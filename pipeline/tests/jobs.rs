@@ -81,6 +81,8 @@ async fn the_export_describes_the_data_before_the_cut_off_and_labels_what_follow
         (0, "spend_90", 400.0),
         (0, "spend_365", 1000.0),
         (0, "share_groceries", 0.7),
+        (0, "purchases_groceries", 2.0),
+        (0, "purchases_restaurants", 1.0),
         (0, "ecom_share_365", 1.0 / 3.0),
         (0, "age", 30.0),
         (0, "gender_f", 1.0),
