@@ -23,6 +23,7 @@ SEED = 90
 CONFIGS = [  # chosen on the validation split
     {"hidden_layer_sizes": (128, 64), "alpha": 1e-2},
     {"hidden_layer_sizes": (128, 64), "alpha": 1e-1},
+    {"hidden_layer_sizes": (64, 32), "alpha": 1e-2},
 ]
 ENSEMBLE = 3     # seeds averaged (merged into one wider MLP for ONNX)
 QUANTILES = (0.1, 0.5, 0.9)
@@ -118,7 +119,9 @@ def naive_rate(df) -> np.ndarray:
 
 def train(train_snap, holdout_snap, log=print) -> dict:
     df, hd = train_snap.customers, holdout_snap.customers
-    cols = train_snap.customer_features
+    # Not the per-group purchase counts: with them validation RMSE was 51,293 (50,919 without),
+    # 53,226 with them instead of the spend shares; they help category propensity, not spend.
+    cols = [c for c in train_snap.customer_features if not c.startswith("purchases_")]
     X = matrix(df, cols)
     y_raw = df["label_spend_90"].to_numpy(float)
     y = np.sqrt(np.maximum(y_raw, 0.0))          # variance-stabilised target (see module doc)

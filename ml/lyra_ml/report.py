@@ -150,15 +150,16 @@ def write_propensity(d, r, t):
             ["recall@5", f(mm["recall_at_5"]), f(bp["recall_at_5"]), "–", "–"],
             ["log loss (per customer x group)", f(mm["log_loss"]), f(bp["log_loss"]), "–", "–"]]
     s = ["# Category propensity (any purchase per group within 30 days)\n", training_block(t),
-         f"\nModel: {r['chosen']} on all customer features (chosen by validation NDCG@5). Popularity baseline: "
+         f"\nModel: {r['chosen']} on {r['features']} ({len(r['columns'])} columns; both chosen by validation "
+         "NDCG@5). Popularity baseline: "
          "the base rate of each group over the same training rows, the same ranking for every customer "
          f"({', '.join(m['popularity_order'][:5])}, ...). NDCG@5 and recall@5 are averaged over holdout "
          f"customers with at least one purchase in the 30 days ({mm['customers_with_purchase']:,}).\n",
          "\n## Metrics (holdout: the 30 days after the cut-off)\n\n",
          table(["metric", "model", "popularity", "goal", "met?"], rows),
          "\n## Validation (20% of the training customers, all their rows)\n\n",
-         table(["candidate", "NDCG@5", "recall@5", "log loss"],
-               [[c["candidate"], f(c["ndcg_at_5"]), f(c["recall_at_5"]), f(c["log_loss"])]
+         table(["candidate", "features", "NDCG@5", "recall@5", "log loss"],
+               [[c["candidate"], c["features"], f(c["ndcg_at_5"]), f(c["recall_at_5"]), f(c["log_loss"])]
                 for c in m["validation"]["candidates"]]),
          "\n## Goals\n\n", goal_lines(m["goals"])]
     _write(os.path.join(d, "category_propensity.md"), "".join(s))
@@ -168,12 +169,14 @@ def write_demand(d, r, t):
     m = r["metrics"]
     s = ["# Demand forecast (weekly revenue and transactions per merchant x category group)\n", training_block(t),
          "\nModel: one MLP over the merchant-week features (log1p on skewed columns, standardised) predicting "
-         "log1p(target) - log1p(4-week mean) for the 8 revenue and 8 transaction horizons (direct multi-horizon). "
+         "log1p(target) - log1p(level) for the 8 revenue and 8 transaction horizons (direct multi-horizon). "
          "p10/p50/p90 = expm1(prediction + per-horizon quantiles of the log residuals on a time-based validation "
          f"split: origins {m['validation']['valid_origins'][0]}..{m['validation']['valid_origins'][-1]}, model "
          f"fitted on origins up to {m['validation']['fit_origins_until']}); the final model is refitted on all "
-         "training origins with the chosen configuration. Holdout: each series' forecast from the last origin "
-         "week (the week ending at the cut-off), horizons 1-8.\n\n"
+         "training origins with the chosen configuration. The level is the 4-week mean or the exponentially "
+         "smoothed level (simple exponential smoothing, α 0.3; rev_ses_30/txn_ses_30), chosen on validation: "
+         f"here the **{m['validation']['level']}** ({', '.join(m['validation']['level_columns'])}). "
+         "Holdout: each series' forecast from the last origin week (the week ending at the cut-off), horizons 1-8.\n\n"
          "Baselines: seasonal naive = the same week last year (rev_ly_h*/txn_ly_h*; the origin week's value "
          "where the series is younger than that); AutoETS = statsforecast AutoETS(season_length=52) fitted per "
          "series on its weekly history up to the origin, 80% interval from the model. "
@@ -200,14 +203,14 @@ def write_demand(d, r, t):
     s.append("\n## Validation (training origins only)\n\n")
     s.append("Each MLP's correction of the per-horizon mean log change is shrunk by a factor in "
              "{0, 0.25, 0.5, 0.75, 1}, separately for revenue and transactions, chosen on the validation origins "
-             "(0 = the 4-week level times a per-horizon factor).\n\n")
-    s.append(table(["features", "config", "epochs", "WAPE rev (unshrunk)", "WAPE txn (unshrunk)", "shrink rev / txn",
+             "(0 = the level times a per-horizon factor).\n\n")
+    s.append(table(["level", "features", "config", "epochs", "WAPE rev (unshrunk)", "WAPE txn (unshrunk)", "shrink rev / txn",
                     "WAPE revenue", "WAPE transactions"],
-                   [[c.get("features", "–"), c["config"], c.get("iterations", "–"), f(c.get("wape_rev_unshrunk")),
+                   [[c.get("level", "–"), c.get("features", "–"), c["config"], c.get("iterations", "–"), f(c.get("wape_rev_unshrunk")),
                      f(c.get("wape_txn_unshrunk")),
                      f"{c['shrink_rev']} / {c['shrink_txn']}" if "shrink_rev" in c else "–",
                      f(c["wape_rev"]), f(c["wape_txn"])] for c in v["configs"]]))
-    s.append(f"\nChosen: features **{v['features']}**, {v['config']}, shrink revenue {v['shrink_rev']}, "
+    s.append(f"\nChosen: level **{v['level']}**, features **{v['features']}**, {v['config']}, shrink revenue {v['shrink_rev']}, "
              f"transactions {v['shrink_txn']}. Unused columns: {', '.join(v['unused_columns']) or 'none'}. "
              f"Revenue is modelled in units of a typical ticket ({m['ticket']:,.0f} RUB, the median revenue per "
              "transaction of the training weeks).\n")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lyra_ml.data import Snapshot
-from lyra_ml.propensity import split_by_customer, stack
+from lyra_ml.propensity import FEATURE_SETS, MODELS, split_by_customer, stack, train
 
 
 def snapshot(as_of: str, ids, features=("spend_365",)) -> Snapshot:
@@ -41,3 +41,40 @@ def test_split_by_customer_keeps_a_customer_on_one_side():
     assert len(fit) + len(valid) == len(ids) and len(np.intersect1d(fit, valid)) == 0
     assert len(np.intersect1d(ids[fit], ids[valid])) == 0
     assert len(np.unique(ids[valid])) == 100
+
+
+def test_train_serves_the_feature_set_that_won_on_validation():
+    # Whether a customer buys in a group next month follows how often they bought there
+    # (purchases_*); the spend shares are noise. The set with the best validation NDCG@5 (first
+    # model candidate) must be the one chosen, and the model must be served with its columns.
+    rng = np.random.default_rng(3)
+    groups = ["groceries", "travel", "fuel", "books", "pets", "beauty", "hotels", "health"]
+    features = ["spend_365"] + [f"share_{g}" for g in groups] + [f"purchases_{g}" for g in groups]
+
+    def snap(as_of, n=1500):
+        counts = rng.poisson(rng.gamma(1.0, 3.0, size=(n, len(groups))))
+        share = rng.dirichlet(np.ones(len(groups)), size=n)
+        df = pd.DataFrame({"customer_id": np.arange(n), "spend_365": rng.gamma(2.0, 1000.0, n),
+                           **{f"share_{g}": share[:, i] for i, g in enumerate(groups)},
+                           **{f"purchases_{g}": counts[:, i].astype(float) for i, g in enumerate(groups)},
+                           **{f"label_buy_30_{g}": (rng.random(n) < 1 - np.exp(-0.2 * counts[:, i])).astype(float)
+                              for i, g in enumerate(groups)}})
+        return Snapshot(f"snap-{as_of}", {"as_of": as_of, "groups": groups, "customer_features": features}, df, None)
+
+    r = train([snap("2026-06-03"), snap("2026-07-03")], snap("2026-08-03"), log=lambda *_: None)
+    cands = r["metrics"]["validation"]["candidates"]
+    first = [c for c in cands if c["candidate"] == next(iter(MODELS))]
+    assert [c["features"] for c in first] == list(FEATURE_SETS)
+    won = max(first, key=lambda c: c["ndcg_at_5"])["features"]
+    assert r["features"] == won
+    assert r["columns"] == FEATURE_SETS[won](features)
+    assert r["holdout_X"].shape[1] == len(r["columns"]) == r["pp"].mean.shape[0]
+    assert all(c["features"] == won for c in cands if c["candidate"] not in (next(iter(MODELS)), "popularity"))
+    assert r["metrics"]["goals"][0]["relative"] > 0.05, "purchase counts beat popularity on the holdout"
+
+
+def test_the_purchase_count_set_drops_the_spend_shares_only():
+    cols = ["spend_365", "share_groceries", "purchases_groceries", "ecom_share_365"]
+    assert FEATURE_SETS["purchases per group, not spend shares"](cols) == \
+        ["spend_365", "purchases_groceries", "ecom_share_365"]
+    assert FEATURE_SETS["all customer features"](cols) == cols
