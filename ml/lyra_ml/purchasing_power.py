@@ -13,11 +13,11 @@ import io
 import warnings
 
 import numpy as np
-from sklearn.neural_network import MLPRegressor
 
 from . import metrics as M
 from .data import Preprocessor, matrix, split_indices
-from .onnx_build import merge_mlps, np_mlp
+from .nets import fit_average
+from .onnx_build import np_mlp
 
 SEED = 90
 CONFIGS = [  # chosen on the validation split
@@ -28,20 +28,6 @@ CONFIGS = [  # chosen on the validation split
 ENSEMBLE = 3     # seeds averaged (merged into one wider MLP for ONNX)
 QUANTILES = (0.1, 0.5, 0.9)
 HORIZON_DAYS = 90
-
-
-def fit_mlp(Z, y, cfg, seed):
-    m = MLPRegressor(activation="relu", solver="adam", batch_size=256, learning_rate_init=1e-3,
-                     max_iter=200, early_stopping=True, validation_fraction=0.1, n_iter_no_change=8,
-                     random_state=seed, **cfg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m.fit(Z, y)
-    return m
-
-
-def predict_log(m, Z, y_mean, y_scale):
-    return np_mlp(Z, m.coefs_, m.intercepts_)[:, 0] * y_scale + y_mean
 
 
 def point_metrics(y, p) -> dict:
@@ -131,16 +117,13 @@ def train(train_snap, holdout_snap, log=print) -> dict:
     y_mean, y_scale = float(y[fit_idx].mean()), float(y[fit_idx].std() or 1.0)
     best, validation = None, []
     for ci, cfg in enumerate(CONFIGS):
-        members = []
-        for k in range(ENSEMBLE):
-            m = fit_mlp(Z[fit_idx], (y[fit_idx] - y_mean) / y_scale, cfg, SEED + 10 * ci + k)
-            members.append((m.coefs_, m.intercepts_, int(m.n_iter_)))
-        coefs, inter = merge_mlps([(c, b) for c, b, _ in members])
+        coefs, inter, epochs = fit_average(Z[fit_idx], (y[fit_idx] - y_mean) / y_scale, cfg,
+                                           [SEED + 10 * ci + k for k in range(ENSEMBLE)])
         pv = np_mlp(Z[val_idx], coefs, inter)[:, 0] * y_scale + y_mean
         off = np.quantile(y[val_idx] - pv, QUANTILES)
         p50 = np.maximum(pv + off[1], 0) ** 2
         v = point_metrics(y_raw[val_idx], p50)
-        v.update({"config": f"{cfg}, {ENSEMBLE} seeds averaged", "iterations": "/".join(str(i) for *_, i in members)})
+        v.update({"config": f"{cfg}, {ENSEMBLE} seeds averaged", "iterations": "/".join(map(str, epochs))})
         validation.append(v)
         log(f"  purchasing_power {cfg}: val RMSE {v['rmse']:.0f}  capture {v['top_decile_capture']:.3f}")
         if best is None or v["rmse"] < best[0]:

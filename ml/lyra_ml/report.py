@@ -168,7 +168,8 @@ def write_propensity(d, r, t):
 def write_demand(d, r, t):
     m = r["metrics"]
     s = ["# Demand forecast (weekly revenue and transactions per merchant x category group)\n", training_block(t),
-         "\nModel: one MLP over the merchant-week features (log1p on skewed columns, standardised) predicting "
+         "\nModel: " + ("one MLP" if m["validation"]["seeds"] == 1 else f"an average of {m['validation']['seeds']} MLPs")
+         + " over the merchant-week features (log1p on skewed columns, standardised) predicting "
          "log1p(target) - log1p(level) for the 8 revenue and 8 transaction horizons (direct multi-horizon). "
          "p10/p50/p90 = expm1(prediction + per-horizon quantiles of the log residuals on a time-based validation "
          f"split: origins {m['validation']['valid_origins'][0]}..{m['validation']['valid_origins'][-1]}, model "
