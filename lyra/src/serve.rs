@@ -104,6 +104,7 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     let pool = db::admin_pool().await?;
     let (org, org_name) = lyra_auth::admin::ensure_demo_logins(&pool).await?;
     load_committed_models(&pool).await;
+    let pending = pending_pipeline_run(&pool).await;
     let (_, admin_email, _) = lyra_auth::admin::DEMO_LOGINS
         .iter()
         .find(|(role, _, _)| *role == "bank_admin")
@@ -126,35 +127,33 @@ pub async fn up(seed: u64) -> anyhow::Result<()> {
     eprintln!("starting all services (Ctrl-C stops everything):");
     let gateway = settings.services.of(Service::Gateway);
     eprintln!("Lyra: http://{}:{}", gateway.host, gateway.port);
-    let first_run = first_pipeline_run(settings.clone()).boxed();
-    let result = run_with(&Service::ALL, settings.clone(), Some(first_run)).await;
+    let first_run = match pending {
+        Ok(Some(as_of)) => Some(first_pipeline_run(settings.clone(), as_of).boxed()),
+        Ok(None) => {
+            eprintln!("pipeline: results for the active models are there already");
+            None
+        }
+        Err(e) => {
+            eprintln!("pipeline: {e:#} (retry with `lyra pipeline run all`)");
+            None
+        }
+    };
+    let result = run_with(&Service::ALL, settings.clone(), first_run).await;
     if std::env::var_os("DATABASE_URL").is_none() {
         db::stop()?;
     }
     result
 }
 
-/// Runs every pipeline job once, unless results for the current cut-off exist, so that the
+/// Runs every pipeline job once for `as_of` (see [`pending_pipeline_run`]), so that the
 /// dashboard shows segments, scores and forecasts. A failure is reported, not fatal: the
 /// dashboard still serves what it can.
-async fn first_pipeline_run(settings: Settings) {
+async fn first_pipeline_run(settings: Settings, as_of: time::Date) {
     let result = async {
         let db = lyra_common::db::Db::connect_as(DbRole::Platform, &settings.database).await?;
         let ctx = lyra_pipeline::context(&db, &settings);
-        let as_of = lyra_pipeline::tasks::default_as_of(&ctx.pool).await?;
-        let done: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT FROM pipeline.jobs
-                             WHERE kind = 'forecast' AND status = 'succeeded' AND as_of = $1)",
-        )
-        .bind(as_of)
-        .fetch_one(&ctx.pool)
-        .await?;
-        if done {
-            eprintln!("pipeline: results as of {as_of} are there already");
-        } else {
-            eprintln!("pipeline: features, scores, forecasts and peer groups as of {as_of}…");
-            crate::pipeline::run_jobs(&ctx, "all", Some(as_of)).await?;
-        }
+        eprintln!("pipeline: features, scores, forecasts and peer groups as of {as_of}…");
+        crate::pipeline::run_jobs(&ctx, "all", Some(as_of)).await?;
         db.close().await;
         anyhow::Ok(())
     }
@@ -164,26 +163,39 @@ async fn first_pipeline_run(settings: Settings) {
     }
 }
 
-/// Registers and activates the committed models (`ml/models/<name>/`) when the registry is
-/// empty, so the demo serves them. A model that fails validation is reported, not fatal.
+/// Registers and activates the committed models (`ml/models/<name>/`) that the registry
+/// does not hold yet: all of them the first time, and after a checkout whose models changed,
+/// those (`register_dir`). A model that fails validation is reported, not fatal.
 async fn load_committed_models(pool: &sqlx::PgPool) {
     let dir = std::path::Path::new("ml/models");
     if !dir.is_dir() {
         return;
     }
-    let result = async {
-        if !lyra_model_svc::registry::list(pool).await?.is_empty() {
-            return Ok(Vec::new());
-        }
-        lyra_model_svc::registry::register_dir(pool, dir, true).await
-    }
-    .await;
-    match result {
+    match lyra_model_svc::registry::register_dir(pool, dir, true).await {
         Ok(done) => {
-            for m in done {
-                eprintln!("model {} version {} active", m.name, m.version);
+            for m in done.iter().filter(|m| m.new) {
+                eprintln!(
+                    "model {} version {} registered and active",
+                    m.name, m.version
+                );
             }
         }
         Err(e) => eprintln!("the committed models were not loaded: {e:#}"),
     }
+}
+
+/// The cut-off the demo's first pipeline run is for, or `None` when its scores and forecasts
+/// are there already and newer than the last model activation.
+pub async fn pending_pipeline_run(pool: &sqlx::PgPool) -> anyhow::Result<Option<time::Date>> {
+    let as_of = lyra_pipeline::tasks::default_as_of(pool).await?;
+    let current: bool = sqlx::query_scalar(
+        "SELECT count(DISTINCT kind) = 2 FROM pipeline.jobs
+          WHERE kind IN ('score', 'forecast') AND status = 'succeeded' AND as_of = $1
+            AND finished_at >= (SELECT coalesce(max(activated_at), '-infinity')
+                                  FROM models.models)",
+    )
+    .bind(as_of)
+    .fetch_one(pool)
+    .await?;
+    Ok((!current).then_some(as_of))
 }

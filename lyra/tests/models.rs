@@ -216,7 +216,7 @@ async fn platform_tokens_upload_and_predict_through_the_gateway_and_the_cli_acti
 }
 
 #[tokio::test]
-async fn register_dir_loads_a_directory_of_models_once() {
+async fn register_dir_stores_each_model_once_and_activates_only_what_it_stores() {
     let db = fresh_db().await;
     let pool = db.admin_pool().await;
     let done = lyra_model_svc::registry::register_dir(&pool, &fixtures(), true)
@@ -232,4 +232,38 @@ async fn register_dir_loads_a_directory_of_models_once() {
         .await
         .unwrap();
     assert!(again.iter().all(|m| !m.new && m.active && m.version == 1));
+
+    // A checkout whose logistic model changed: only that one is stored and activated.
+    let names = ["kmeans_segments", "logistic_propensity", "mlp_spend"];
+    let checkout = support::models_checkout(&fixtures(), &names, "logistic_propensity");
+    let changed = lyra_model_svc::registry::register_dir(&pool, checkout.path(), true)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, i32, bool, bool)> = changed
+        .iter()
+        .map(|m| (m.name.as_str(), m.version, m.new, m.active))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("kmeans_segments", 1, false, true),
+            ("logistic_propensity", 2, true, true),
+            ("mlp_spend", 1, false, true),
+        ]
+    );
+
+    // An admin rolls back; starting again from either checkout keeps the admin's choice.
+    lyra_model_svc::registry::activate(&pool, "logistic_propensity", 1, "admin")
+        .await
+        .unwrap();
+    for dir in [checkout.path(), fixtures().as_path()] {
+        let done = lyra_model_svc::registry::register_dir(&pool, dir, true)
+            .await
+            .unwrap();
+        assert!(done.iter().all(|m| !m.new), "{done:?}");
+        let active = lyra_model_svc::registry::active_version(&pool, "logistic_propensity")
+            .await
+            .unwrap();
+        assert_eq!(active, Some(Some(1)));
+    }
 }

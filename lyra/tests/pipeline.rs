@@ -28,6 +28,12 @@ async fn every_job_runs_through_model_svc_and_a_rerun_duplicates_nothing() {
         .await
         .unwrap();
     assert_eq!(registered.len(), 4, "{registered:?}");
+    let as_of = lyra_pipeline::tasks::default_as_of(&admin).await.unwrap();
+    assert_eq!(
+        lyra::serve::pending_pipeline_run(&admin).await.unwrap(),
+        Some(as_of),
+        "`lyra up` runs the pipeline when nothing was scored"
+    );
 
     let mut settings = db.settings();
     let auth = Running::start(lyra_auth::build(settings.clone()).await.unwrap());
@@ -185,6 +191,33 @@ async fn every_job_runs_through_model_svc_and_a_rerun_duplicates_nothing() {
             .unwrap();
         assert_eq!(response.status(), 401, "{what}");
     }
+
+    // `lyra up` runs the pipeline again only once a model was activated since the last
+    // scores and forecasts: here a retrained demand model in a new checkout.
+    assert_eq!(
+        lyra::serve::pending_pipeline_run(&pool).await.unwrap(),
+        None
+    );
+    let names = [
+        "category_propensity",
+        "demand_forecast",
+        "purchasing_power",
+        "segmentation",
+    ];
+    let checkout = support::models_checkout(&models_dir(), &names, "demand_forecast");
+    let again = lyra_model_svc::registry::register_dir(&pool, checkout.path(), true)
+        .await
+        .unwrap();
+    let new: Vec<(&str, i32)> = again
+        .iter()
+        .filter(|m| m.new && m.active)
+        .map(|m| (m.name.as_str(), m.version))
+        .collect();
+    assert_eq!(new, [("demand_forecast", 2)]);
+    assert_eq!(
+        lyra::serve::pending_pipeline_run(&pool).await.unwrap(),
+        Some(as_of)
+    );
     pipeline.stop().await;
     models.stop().await;
     auth.stop().await;

@@ -474,7 +474,7 @@ pub struct Registered {
     pub name: String,
     /// Its version in the registry.
     pub version: i32,
-    /// False when the same model.onnx and contract were already registered.
+    /// False when a version with the same model.onnx and contract was registered already.
     pub new: bool,
     /// Whether it is now active.
     pub active: bool,
@@ -501,10 +501,12 @@ pub fn read_model_dir(
 }
 
 /// Registers every model directory under `dir` (each `<name>/` with model.onnx,
-/// contract.json and sample.json): validates it, stores it as a new version unless the
-/// newest version has the same model.onnx and contract, and with `activate` makes it the
-/// active version when it is not already. `lyra up` calls it to load the committed models.
-/// Any invalid model stops the whole call, with its report.
+/// contract.json and sample.json): validates it and stores it as a new version unless a
+/// version with the same model.onnx and contract is registered already; with `activate_new`
+/// the versions it stores become active, and the others are left as they are (so an
+/// activation or roll-back made since stays). `lyra up` calls it at every start, so the
+/// demo serves the committed models of the checkout once they change. Any invalid model
+/// stops the whole call, with its report.
 pub async fn register_dir(
     pool: &PgPool,
     dir: &Path,
@@ -518,22 +520,20 @@ pub async fn register_dir(
         .collect();
     names.sort();
     let mut done = Vec::new();
+    let by = "lyra register_dir";
     for name in names {
-        done.push(
-            register_one(
-                pool,
-                &dir.join(&name),
-                &name,
-                activate_new,
-                "lyra register_dir",
-            )
-            .await?,
-        );
+        let mut registered = register_one(pool, &dir.join(&name), &name, false, by).await?;
+        if activate_new && registered.new {
+            activate(pool, &name, registered.version, by).await?;
+            registered.active = true;
+        }
+        done.push(registered);
     }
     Ok(done)
 }
 
-/// Registers one model directory under `name` (see [`register_dir`]).
+/// Registers one model directory under `name` (see [`register_dir`]); with `activate` the
+/// version, new or not, becomes the active one.
 pub async fn register_one(
     pool: &PgPool,
     path: &Path,
@@ -543,16 +543,18 @@ pub async fn register_one(
 ) -> anyhow::Result<Registered> {
     let (onnx, contract, sample) = read_model_dir(path)?;
     let sha = Sha256::digest(&onnx).to_vec();
-    let newest: Option<(i32, Vec<u8>, serde_json::Value)> = sqlx::query_as(
-        "SELECT version, sha256, contract FROM models.versions WHERE name = $1
+    let same: Option<i32> = sqlx::query_scalar(
+        "SELECT version FROM models.versions WHERE name = $1 AND sha256 = $2 AND contract = $3
           ORDER BY version DESC LIMIT 1",
     )
     .bind(name)
+    .bind(&sha)
+    .bind(&contract)
     .fetch_optional(pool)
     .await?;
-    let (version, new) = match newest {
-        Some((version, s, c)) if s == sha && c == contract => (version, false),
-        _ => {
+    let (version, new) = match same {
+        Some(version) => (version, false),
+        None => {
             let (n, o, c, s) = (
                 name.to_string(),
                 onnx.clone(),

@@ -198,3 +198,23 @@ pub async fn small_bank(db: &TestDb) {
         .unwrap();
     assert!(status.success());
 }
+
+/// A copy of the model directories `names` under `from`, as a new checkout would hold them,
+/// with `changed`'s contract description edited (a retrained model: a new version to the
+/// registry).
+pub fn models_checkout(from: &Path, names: &[&str], changed: &str) -> tempfile::TempDir {
+    let checkout = tempfile::tempdir().unwrap();
+    for name in names {
+        let to = checkout.path().join(name);
+        std::fs::create_dir(&to).unwrap();
+        for file in ["model.onnx", "contract.json", "sample.json"] {
+            std::fs::copy(from.join(name).join(file), to.join(file)).unwrap();
+        }
+    }
+    let contract = checkout.path().join(changed).join("contract.json");
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&contract).unwrap()).unwrap();
+    c["description"] = "retrained".into();
+    std::fs::write(&contract, serde_json::to_vec(&c).unwrap()).unwrap();
+    checkout
+}
