@@ -188,13 +188,14 @@ async fn load_committed_models(pool: &sqlx::PgPool) {
 /// are there already and newer than the last model activation.
 pub async fn pending_pipeline_run(pool: &sqlx::PgPool) -> anyhow::Result<Option<time::Date>> {
     let as_of = lyra_pipeline::tasks::default_as_of(pool).await?;
+    let since = lyra_model_svc::registry::last_activation(pool).await?;
     let current: bool = sqlx::query_scalar(
         "SELECT count(DISTINCT kind) = 2 FROM pipeline.jobs
           WHERE kind IN ('score', 'forecast') AND status = 'succeeded' AND as_of = $1
-            AND finished_at >= (SELECT coalesce(max(activated_at), '-infinity')
-                                  FROM models.models)",
+            AND ($2::timestamptz IS NULL OR finished_at >= $2)",
     )
     .bind(as_of)
+    .bind(since)
     .fetch_one(pool)
     .await?;
     Ok((!current).then_some(as_of))

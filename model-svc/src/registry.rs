@@ -443,6 +443,14 @@ pub async fn active_versions(pool: &PgPool) -> Result<Vec<(String, i32)>, sqlx::
     .await
 }
 
+/// When the most recent activation or roll-back of any model happened (`None` before the
+/// first): results computed before it may come from a version no longer served.
+pub async fn last_activation(pool: &PgPool) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(activated_at) FROM models.models")
+        .fetch_one(pool)
+        .await
+}
+
 /// Whether `name` exists, and its active version.
 pub async fn active_version(pool: &PgPool, name: &str) -> Result<Option<Option<i32>>, sqlx::Error> {
     let row: Option<(Option<i32>,)> =
