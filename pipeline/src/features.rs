@@ -662,12 +662,20 @@ pub fn date_to_days(d: Date) -> i32 {
 }
 
 /// Writes a snapshot as of `as_of` into `dir`: `customers.parquet`, `merchant_weeks.parquet`
-/// and `snapshot.json`.
+/// and `snapshot.json`. A cut-off with no transactions before it is refused (naming the span
+/// of the data) and writes nothing.
 pub async fn export(pool: &PgPool, as_of: Date, dir: &Path) -> anyhow::Result<SnapshotInfo> {
+    let (series, span) = load_series(pool).await.context("loading daily rollups")?;
+    match span {
+        None => anyhow::bail!("no transactions in the database: there is nothing to export"),
+        Some((from, until)) if as_of <= from => anyhow::bail!(
+            "no transactions before the cut-off {as_of}: the data runs from {from} to {until}"
+        ),
+        Some(_) => {}
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let groups = category_groups(pool).await?;
     let mut customers = customer_features(pool, as_of, &groups).await?;
-    let (series, span) = load_series(pool).await.context("loading daily rollups")?;
     let target = dir.to_path_buf();
     let (customers, weeks) = blocking(move || {
         let mut weeks = merchant_week_frame(&series, span, as_of)?;

@@ -49,6 +49,38 @@ fn f64_at(frame: &DataFrame, row: usize, name: &str) -> Option<f64> {
 }
 
 #[tokio::test]
+async fn an_export_before_the_data_is_refused_and_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("lyra-features-early-{}", std::process::id()));
+    let empty = fresh_db().await;
+    let error = features::export(&empty.pool(DbRole::Platform).await, AS_OF, &dir)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("no transactions in the database"),
+        "{error:#}"
+    );
+
+    let (_db, pool) = arrange().await;
+    // The first purchase is on 16 August 2025: nothing lies before the cut-off.
+    let error = features::export(&pool, date!(2025 - 08 - 16), &dir)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "no transactions before the cut-off 2025-08-16: the data runs from 2025-08-16 to 2026-05-03"
+    );
+    assert!(!dir.exists(), "nothing written");
+    // A day later there is one.
+    let info = features::export(&pool, date!(2025 - 08 - 17), &dir)
+        .await
+        .unwrap();
+    assert_eq!(info.customers, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn the_export_describes_the_data_before_the_cut_off_and_labels_what_follows() {
     let (_db, pool) = arrange().await;
     let dir = std::env::temp_dir().join(format!("lyra-features-{}", std::process::id()));
