@@ -26,6 +26,7 @@ from .onnx_build import np_mlp
 SEED = 52
 H = 8
 VALID_ORIGINS = 6
+MIN_FIT_ORIGINS = 4
 QUANTILES = (0.1, 0.5, 0.9)
 FEATURE_SETS = [  # chosen on the validation origins
     ("all", ()),
@@ -149,24 +150,42 @@ def autoets(hist: pd.DataFrame, value_col: str, log=print):
     return get("AutoETS"), get("AutoETS-lo-80"), get("AutoETS-hi-80"), time.time() - t0
 
 
-def train(holdout_snap, log=print, validate_only=False) -> dict:
+def split(holdout_snap):
+    """(training rows, holdout rows, holdout origin) of a merchant-week snapshot: the training
+    origins are the weeks whose 8 target weeks end by the cut-off, the holdout origin is the
+    week ending at it. A ValueError that says what is missing when the data before the cut-off
+    is too short for the validation split (MIN_FIT_ORIGINS fit origins, a gap of H weeks,
+    VALID_ORIGINS validation origins)."""
     mw = holdout_snap.merchant_weeks
-    if mw is None or len(mw) == 0:
-        raise ValueError("holdout snapshot has no merchant_weeks.parquet")
     C = holdout_snap.as_of
-    cols = holdout_snap.week_features
-    levels = [(name, list(bc)) for name, bc in LEVELS if all(c in cols for c in bc)] or [("last week", ["revenue", "txns"])]
+    if mw is None or len(mw) == 0:
+        raise ValueError(f"demand: the snapshot as of {C} has no merchant weeks")
     ws = pd.to_datetime(mw["week_start"])
     c_ts = pd.Timestamp(C)
     last_origin = ws[ws + pd.Timedelta(days=7) <= c_ts].max()
     tgt_cols = [f"target_{k}_h{h}" for k in ("rev", "txn") for h in range(1, H + 1)]
     complete = mw[tgt_cols].notna().all(axis=1).to_numpy()
     train_mask = ((ws + pd.Timedelta(days=7 * (H + 1))) <= c_ts).to_numpy() & complete
-    hold_mask = (ws == last_origin).to_numpy()
     tr = mw[train_mask].reset_index(drop=True)
-    ho = mw[hold_mask].reset_index(drop=True)
-    if len(tr) == 0 or len(ho) == 0:
-        raise ValueError("no training or holdout origins for demand")
+    ho = mw[(ws == last_origin).to_numpy()].reset_index(drop=True)
+    need = MIN_FIT_ORIGINS + H + VALID_ORIGINS
+    have = tr["week_start"].nunique()
+    if have < need or len(ho) == 0:
+        first = ws.min().date()
+        raise ValueError(
+            f"demand: the weeks from {first} to the cut-off {C} give {have} training origins (weeks "
+            f"whose {H} following weeks end by the cut-off); training needs {need}: pick a cut-off at "
+            f"least {need + H} weeks after {first}")
+    return tr, ho, last_origin
+
+
+def train(holdout_snap, log=print, validate_only=False) -> dict:
+    tr, ho, last_origin = split(holdout_snap)
+    mw = holdout_snap.merchant_weeks
+    C = holdout_snap.as_of
+    cols = holdout_snap.week_features
+    levels = [(name, list(bc)) for name, bc in LEVELS if all(c in cols for c in bc)] or [("last week", ["revenue", "txns"])]
+    ws = pd.to_datetime(mw["week_start"])
     log(f"  demand: {len(tr)} training rows ({tr['week_start'].nunique()} origins), "
         f"{len(ho)} series at origin {last_origin.date()}")
     # same-week-last-year columns are 0 where the series does not reach back a year; with less

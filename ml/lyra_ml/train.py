@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -82,6 +85,25 @@ def days(d, n):
     return (d + dt.timedelta(days=n)).isoformat()
 
 
+@contextlib.contextmanager
+def staged(target: str):
+    """A scratch directory next to `target` whose entries replace `target`'s of the same name
+    when the block succeeds; on an error it is deleted and `target` is left as it was."""
+    parent = os.path.dirname(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".lyra-train-", dir=parent)
+    try:
+        yield scratch
+        os.makedirs(target, exist_ok=True)
+        for entry in sorted(os.listdir(scratch)):
+            dest = os.path.join(target, entry)
+            if os.path.isdir(dest):
+                shutil.rmtree(dest)
+            os.replace(os.path.join(scratch, entry), dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--train", required=True, help="snapshot exported as of cutoff - 91 days")
@@ -113,98 +135,95 @@ def main(argv=None):
         f"{0 if ho.merchant_weeks is None else len(ho.merchant_weeks)} merchant-week rows")
     want = a.only or ["segmentation", "purchasing_power", "category_propensity", "demand_forecast"]
     src = f"snapshots as_of {tr.as_of} (train) and as_of {C} (holdout)"
-    results = {}
-    sizes = {}
-    os.makedirs(a.reports, exist_ok=True)
-
-    if "segmentation" in want:
-        t0 = time.time()
-        log("segmentation")
-        r = segmentation.train(tr, ho, log=log)
-        pp = r["pp"]
-        m = ob.kmeans_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["centers"], segmentation.NAMES)
-        seg, dist = ob.np_kmeans(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["centers"])
-        training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
-                    "holdout_to": C.isoformat(), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
-                    "source": src}
-        outs = [{"name": "segment", "dtype": "int64", "columns": ["segment"]},
-                {"name": "distance", "dtype": "float32", "columns": list(segmentation.NAMES)}]
-        segs = [{"id": s["id"], "name": s["name"], "centroid": s["centroid"]} for s in r["segments"]]
-        c = contract("segmentation", r["columns"], outs, training, r["metrics"], segments=segs)
-        sizes["segmentation"] = write_model(a.out, "segmentation", m, r["holdout_X"], {"segment": seg, "distance": dist}, c)
-        r["seconds"] = time.time() - t0
-        results["segmentation"] = (r, training)
-        report.write_segmentation(a.reports, r, training)
-
-    if "purchasing_power" in want:
-        t0 = time.time()
-        log("purchasing_power")
-        r = purchasing_power.train(tr, ho, log=log)
-        pp = r["pp"]
-        args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
-        m = ob.quantile_regressor_graph(len(r["columns"]), *args, link=r["link"], **pp.prep)
-        exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, link=r["link"], **pp.prep)
-        training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
-                    "holdout_to": days(C, 90), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
-                    "source": src}
-        outs = [{"name": "spend_90d", "dtype": "float32", "columns": ["p10", "p50", "p90"]}]
-        c = contract("purchasing_power", r["columns"], outs, training, r["metrics"])
-        sizes["purchasing_power"] = write_model(a.out, "purchasing_power", m, r["holdout_X"], {"spend_90d": exp}, c)
-        r["seconds"] = time.time() - t0
-        results["purchasing_power"] = (r, training)
-        report.write_purchasing_power(a.reports, r, training)
-
-    if "category_propensity" in want:
-        t0 = time.time()
-        log("category_propensity")
-        snaps = sorted([tr] + [load_snapshot(p, with_weeks=False) for p in a.propensity_train],
-                       key=lambda s: s.as_of)
-        r = propensity.train(snaps, ho, log=log)
-        pp = r["pp"]
-        m = ob.classifier_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"],
-                                len(r["groups"]), **pp.prep)
-        exp = ob.np_classifier(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["coefs"],
-                               r["intercepts"], **pp.prep)
-        training = {"cutoff": C.isoformat(), "train_as_of": r["train_snapshots"], "holdout_from": C.isoformat(),
-                    "holdout_to": days(C, 30), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
-                    "source": f"snapshots as_of {', '.join(r['train_snapshots'])} (train, stacked) and as_of {C} "
-                              "(holdout)"}
-        outs = [{"name": "probability", "dtype": "float32", "columns": list(r["groups"])}]
-        c = contract("category_propensity", r["columns"], outs, training, r["metrics"])
-        sizes["category_propensity"] = write_model(a.out, "category_propensity", m, r["holdout_X"],
-                                                   {"probability": exp}, c)
-        r["seconds"] = time.time() - t0
-        results["category_propensity"] = (r, training)
-        report.write_propensity(a.reports, r, training)
-
     if "demand_forecast" in want:
-        t0 = time.time()
-        log("demand_forecast")
-        r = demand.train(ho, log=log)
-        pp = r["pp"]
-        args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"],
-                r["base_cols"], r["off_rev"], r["off_txn"], pp.rel, r["y_lo"], r["y_hi"], pp.units, pp.zclip,
-                r["out_units"])
-        m = ob.demand_graph(len(r["columns"]), *args)
-        rev, txn = ob.np_demand(r["holdout_X"].astype(np.float32), *args)
-        o = r["last_origin"]
-        training = {"cutoff": C.isoformat(), "train_as_of": C.isoformat(),
-                    "holdout_from": days(o, 7), "holdout_to": days(o, 7 * 9),
-                    "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
-                    "source": f"snapshot as_of {C}: training origins {r['train_origins'][0]}..{r['train_origins'][1]} "
-                              f"(target weeks end <= cutoff), holdout origin {o}"}
-        cols24 = [f"h{h}_{q}" for h in range(1, 9) for q in ("p10", "p50", "p90")]
-        outs = [{"name": "revenue", "dtype": "float32", "columns": cols24},
-                {"name": "transactions", "dtype": "float32", "columns": cols24}]
-        c = contract("demand_forecast", r["columns"], outs, training, r["metrics"])
-        sizes["demand_forecast"] = write_model(a.out, "demand_forecast", m, r["holdout_X"],
-                                               {"revenue": rev, "transactions": txn}, c)
-        r["seconds"] = time.time() - t0
-        results["demand_forecast"] = (r, training)
-        report.write_demand(a.reports, r, training)
+        try:
+            demand.split(ho)
+        except ValueError as e:
+            raise SystemExit(f"ml/train: {e}")
+    # Models and reports are written to scratch directories and moved into place at the end:
+    # a run that fails half-way leaves the previous ones as they were.
+    with staged(a.out) as out, staged(a.reports) as reports:
+        results = {}
+        sizes = {}
 
-    report.write_summary(a.reports, results, sizes, notes, C, tr.as_of)
-    log(f"done in {time.time() - t_all:.0f}s")
+        def finish(name, r, training, outs, model, expected, write_report, t0, **extra):
+            """contract, model files and report of a trained model"""
+            c = contract(name, r["columns"], outs, training, r["metrics"], **extra)
+            sizes[name] = write_model(out, name, model, r["holdout_X"], expected, c)
+            r["seconds"] = time.time() - t0
+            results[name] = (r, training)
+            write_report(reports, r, training)
+
+        if "segmentation" in want:
+            t0 = time.time()
+            log("segmentation")
+            r = segmentation.train(tr, ho, log=log)
+            pp = r["pp"]
+            m = ob.kmeans_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["centers"], segmentation.NAMES)
+            seg, dist = ob.np_kmeans(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["centers"])
+            training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
+                        "holdout_to": C.isoformat(), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                        "source": src}
+            outs = [{"name": "segment", "dtype": "int64", "columns": ["segment"]},
+                    {"name": "distance", "dtype": "float32", "columns": list(segmentation.NAMES)}]
+            segs = [{"id": s["id"], "name": s["name"], "centroid": s["centroid"]} for s in r["segments"]]
+            finish("segmentation", r, training, outs, m, {"segment": seg, "distance": dist}, report.write_segmentation, t0, segments=segs)
+
+        if "purchasing_power" in want:
+            t0 = time.time()
+            log("purchasing_power")
+            r = purchasing_power.train(tr, ho, log=log)
+            pp = r["pp"]
+            args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
+            m = ob.quantile_regressor_graph(len(r["columns"]), *args, link=r["link"], **pp.prep)
+            exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, link=r["link"], **pp.prep)
+            training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
+                        "holdout_to": days(C, 90), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                        "source": src}
+            outs = [{"name": "spend_90d", "dtype": "float32", "columns": ["p10", "p50", "p90"]}]
+            finish("purchasing_power", r, training, outs, m, {"spend_90d": exp}, report.write_purchasing_power, t0)
+
+        if "category_propensity" in want:
+            t0 = time.time()
+            log("category_propensity")
+            snaps = sorted([tr] + [load_snapshot(p, with_weeks=False) for p in a.propensity_train],
+                           key=lambda s: s.as_of)
+            r = propensity.train(snaps, ho, log=log)
+            pp = r["pp"]
+            m = ob.classifier_graph(len(r["columns"]), pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"],
+                                    len(r["groups"]), **pp.prep)
+            exp = ob.np_classifier(r["holdout_X"].astype(np.float32), pp.log_mask, pp.mean, pp.scale, r["coefs"],
+                                   r["intercepts"], **pp.prep)
+            training = {"cutoff": C.isoformat(), "train_as_of": r["train_snapshots"], "holdout_from": C.isoformat(),
+                        "holdout_to": days(C, 30), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                        "source": f"snapshots as_of {', '.join(r['train_snapshots'])} (train, stacked) and as_of {C} "
+                                  "(holdout)"}
+            outs = [{"name": "probability", "dtype": "float32", "columns": list(r["groups"])}]
+            finish("category_propensity", r, training, outs, m, {"probability": exp}, report.write_propensity, t0)
+
+        if "demand_forecast" in want:
+            t0 = time.time()
+            log("demand_forecast")
+            r = demand.train(ho, log=log)
+            pp = r["pp"]
+            args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"],
+                    r["base_cols"], r["off_rev"], r["off_txn"], pp.rel, r["y_lo"], r["y_hi"], pp.units, pp.zclip,
+                    r["out_units"])
+            m = ob.demand_graph(len(r["columns"]), *args)
+            rev, txn = ob.np_demand(r["holdout_X"].astype(np.float32), *args)
+            o = r["last_origin"]
+            training = {"cutoff": C.isoformat(), "train_as_of": C.isoformat(),
+                        "holdout_from": days(o, 7), "holdout_to": days(o, 7 * 9),
+                        "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
+                        "source": f"snapshot as_of {C}: training origins {r['train_origins'][0]}..{r['train_origins'][1]} "
+                                  f"(target weeks end <= cutoff), holdout origin {o}"}
+            cols24 = [f"h{h}_{q}" for h in range(1, 9) for q in ("p10", "p50", "p90")]
+            outs = [{"name": "revenue", "dtype": "float32", "columns": cols24},
+                    {"name": "transactions", "dtype": "float32", "columns": cols24}]
+            finish("demand_forecast", r, training, outs, m, {"revenue": rev, "transactions": txn}, report.write_demand, t0)
+
+        report.write_summary(reports, results, sizes, notes, C, tr.as_of)
+    log(f"done in {time.time() - t_all:.0f}s: {', '.join(results)} in {a.out}, reports in {a.reports}")
     for name, (r, _) in results.items():
         for g in r["metrics"]["goals"]:
             log(f"  {name:20s} {g['metric']:28s} {g['target']:26s} value {g['value']:.4f} "

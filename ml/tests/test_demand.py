@@ -70,3 +70,19 @@ def test_without_the_level_columns_the_last_week_is_the_level():
                                            if c in snap.merchant_weeks.columns]
     out = demand.train(snap, log=lambda *_: None, validate_only=True)
     assert {v["level"] for v in out["validation"] if "shrink_rev" in v} == {"last week"}
+
+
+def test_too_short_a_history_is_refused_with_what_it_needs():
+    # 20 weeks of data from 16 March: 12 origins have their 8 target weeks before the cut-off
+    # (the week of 3 August), 18 are needed
+    rng = np.random.default_rng(4)
+    snap = weeks_snapshot({m: rng.poisson(20, 20).astype(float) for m in range(5)}, dt.date(2026, 8, 3))
+    try:
+        demand.train(snap, log=lambda *_: None)
+    except ValueError as e:
+        message = str(e)
+    else:
+        raise AssertionError("a 20-week history trained")
+    need = demand.MIN_FIT_ORIGINS + H + demand.VALID_ORIGINS
+    assert "give 12 training origins" in message and f"training needs {need}" in message, message
+    assert f"at least {need + H} weeks after 2026-03-16" in message, message
