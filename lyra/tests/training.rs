@@ -2,7 +2,8 @@
 //! exporting its features with the lyra binary and training the four models in the pinned
 //! Python environment (`ml/venv`), and model-svc's registry accepting what it wrote — tract
 //! loads every model and reproduces the sample outputs Python computed. A cut-off too early
-//! for the data is refused with what it needs and writes nothing.
+//! for the data is refused with what it needs and writes nothing; exporting again gives the
+//! same bytes.
 
 mod support;
 
@@ -83,6 +84,25 @@ async fn ml_train_turns_a_bank_into_four_models_model_svc_accepts() {
         assert!(
             report.contains("## Goals") && report.contains(baseline),
             "{name}'s report names its goals and its baseline {baseline}"
+        );
+    }
+
+    // The export is reproducible to the byte, so retraining on the same data gives the same
+    // models (the BG/NBD spend was once a float sum in no fixed order).
+    let again = work.path().join("again");
+    let export = Command::new(env!("CARGO_BIN_EXE_lyra"))
+        .env_remove("LYRA_CONFIG")
+        .env("DATABASE_URL", db.admin_url())
+        .args(["features", "export", "--as-of", "2026-08-03", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", printed(&export));
+    let used = work.path().join("snapshots-2026-08-03/holdout");
+    for file in ["customers.parquet", "merchant_weeks.parquet"] {
+        assert!(
+            std::fs::read(used.join(file)).unwrap() == std::fs::read(again.join(file)).unwrap(),
+            "a second export wrote another {file}"
         );
     }
 

@@ -353,20 +353,24 @@ fn customer_frame(
     }
     let per_customer = hist.clone().group_by([col("customer_id")]).agg(aggs);
 
-    // BG/NBD inputs count purchase days, as `lifetimes` does.
+    // BG/NBD inputs count purchase days, as `lifetimes` does. The day totals come out of the
+    // first grouping in no fixed order, so they are summed in kopecks (exact) rather than
+    // roubles (a float sum whose last bits would vary between runs).
     let days = hist
         .group_by([col("customer_id"), col("d")])
-        .agg([col("amount").sum()])
+        .agg([col("amount_minor").sum()])
         .group_by([col("customer_id")])
         .agg([
             f64_(col("d").n_unique() - lit(1)).alias("bg_frequency"),
             f64_(col("d").max() - col("d").min()).alias("bg_recency_days"),
             f64_(-col("d").min()).alias("bg_age_days"),
             ratio(
-                col("amount").sum()
-                    - col("amount")
-                        .sort_by([col("d")], Default::default())
-                        .first(),
+                f64_(
+                    col("amount_minor").sum()
+                        - col("amount_minor")
+                            .sort_by([col("d")], Default::default())
+                            .first(),
+                ) / lit(100.0),
                 f64_(col("d").n_unique() - lit(1)),
             )
             .alias("bg_monetary"),
