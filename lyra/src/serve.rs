@@ -5,6 +5,7 @@ use futures::future::BoxFuture;
 use lyra_common::config::Secret;
 use lyra_common::db::DbRole;
 use lyra_common::{Application, Service, Settings};
+use lyra_pipeline::jobs::JobKind;
 
 use crate::db;
 
@@ -189,14 +190,12 @@ async fn load_committed_models(pool: &sqlx::PgPool) {
 pub async fn pending_pipeline_run(pool: &sqlx::PgPool) -> anyhow::Result<Option<time::Date>> {
     let as_of = lyra_pipeline::tasks::default_as_of(pool).await?;
     let since = lyra_model_svc::registry::last_activation(pool).await?;
-    let current: bool = sqlx::query_scalar(
-        "SELECT count(DISTINCT kind) = 2 FROM pipeline.jobs
-          WHERE kind IN ('score', 'forecast') AND status = 'succeeded' AND as_of = $1
-            AND ($2::timestamptz IS NULL OR finished_at >= $2)",
+    let current = lyra_pipeline::jobs::all_succeeded_since(
+        pool,
+        &[JobKind::Score, JobKind::Forecast],
+        as_of,
+        since,
     )
-    .bind(as_of)
-    .bind(since)
-    .fetch_one(pool)
     .await?;
     Ok((!current).then_some(as_of))
 }

@@ -235,3 +235,26 @@ pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<JobRecord>>
     .fetch_all(pool)
     .await?)
 }
+
+/// Whether every kind in `kinds` has a run for `as_of` that succeeded at or after `since`
+/// (any time, with `None`): `lyra up` asks it to know whether the scores and forecasts
+/// were made with the models active now.
+pub async fn all_succeeded_since(
+    pool: &PgPool,
+    kinds: &[JobKind],
+    as_of: Date,
+    since: Option<OffsetDateTime>,
+) -> anyhow::Result<bool> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let succeeded: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT kind) FROM pipeline.jobs
+          WHERE kind = ANY($1) AND status = 'succeeded' AND as_of = $2
+            AND ($3::timestamptz IS NULL OR finished_at >= $3)",
+    )
+    .bind(&kinds)
+    .bind(as_of)
+    .bind(since)
+    .fetch_one(pool)
+    .await?;
+    Ok(succeeded == kinds.len() as i64)
+}
