@@ -292,7 +292,7 @@ def train(holdout_snap, log=print, validate_only=False) -> dict:
     hist = hist[hist["sid"].isin(order)]
     hist["sid"] = hist["sid"].map(order)
     hist = hist.sort_values(["sid", "week_start"]).reset_index(drop=True)
-    timings = {}
+    timings, errors = {}, {}  # errors: absolute, summed per series
     for k, (kind, col, off) in enumerate((("rev", "revenue", off_rev), ("txn", "txns", off_txn))):
         y = targets(ho, kind)
         lp = plh[:, k * H:(k + 1) * H]
@@ -305,18 +305,22 @@ def train(holdout_snap, log=print, validate_only=False) -> dict:
         em, elo, ehi, secs = autoets(hist, col, log)
         timings[kind] = secs
         log(f"  demand {kind}: AutoETS on {len(ho)} series took {secs:.0f}s")
+        errors[kind] = {name: np.abs(y - f).sum(1) for name, f in (("model", p50), ("seasonal_naive", sn),
+                                                                      ("autoets", em))}
         res[kind] = {"model": forecast_metrics(y, p50, lo, hi, scale),
                      "seasonal_naive": forecast_metrics(y, sn, scale=scale),
                      "autoets": forecast_metrics(y, em, elo, ehi, scale)}
     goals = []
     for kind in ("rev", "txn"):
-        r = res[kind]
+        r, e = res[kind], errors[kind]
         nm = "revenue" if kind == "rev" else "transactions"
         rel = r["model"]["wape"] / r["seasonal_naive"]["wape"] - 1
         goals.append({"metric": f"{nm} wape", "target": "<= 0.85 x seasonal_naive", "value": r["model"]["wape"],
-                      "baseline": r["seasonal_naive"]["wape"], "relative": rel, "met": bool(rel <= -0.15)})
+                      "baseline": r["seasonal_naive"]["wape"], "relative": rel,
+                      "interval": M.ratio_interval(e["model"], e["seasonal_naive"]), "met": bool(rel <= -0.15)})
         goals.append({"metric": f"{nm} wape", "target": "<= autoets", "value": r["model"]["wape"],
                       "baseline": r["autoets"]["wape"], "relative": r["model"]["wape"] / r["autoets"]["wape"] - 1,
+                      "interval": M.ratio_interval(e["model"], e["autoets"]),
                       "met": bool(r["model"]["wape"] <= r["autoets"]["wape"])})
         cov = r["model"]["coverage_80"]
         goals.append({"metric": f"{nm} coverage_80", "target": "0.75 .. 0.85", "value": cov,

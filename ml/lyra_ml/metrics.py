@@ -40,19 +40,25 @@ def _topk(scores, k):
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
-def ndcg_at_k(rel, scores, k: int = 5) -> float:
-    """Mean NDCG@k over rows with at least one relevant item (binary relevance)."""
+def ndcg_rows(rel, scores, k: int = 5) -> np.ndarray:
+    """NDCG@k of each row with at least one relevant item (binary relevance)."""
     rel = np.asarray(rel, float)
     keep = rel.sum(1) > 0
     rel, scores = rel[keep], np.asarray(scores, float)[keep]
     if len(rel) == 0:
-        return float("nan")
+        return np.zeros(0)
     top = _topk(scores, k)
     disc = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (np.take_along_axis(rel, top, 1) * disc[: top.shape[1]]).sum(1)
     npos = np.minimum(rel.sum(1), k).astype(int)
     idcg = np.array([disc[:m].sum() for m in npos])
-    return float(np.mean(dcg / idcg))
+    return dcg / idcg
+
+
+def ndcg_at_k(rel, scores, k: int = 5) -> float:
+    """Mean NDCG@k over rows with at least one relevant item (binary relevance)."""
+    r = ndcg_rows(rel, scores, k)
+    return float(np.mean(r)) if len(r) else float("nan")
 
 
 def recall_at_k(rel, scores, k: int = 5) -> float:
@@ -93,3 +99,23 @@ def naive_scale(history: np.ndarray, season: int = 52) -> float:
     if len(h) > 1:
         return float(np.mean(np.abs(np.diff(h))))
     return 0.0
+
+
+def ratio_interval(num, den, power: float = 1.0, level: float = 0.95, draws: int = 1000,
+                   seed: int = 0) -> list[float]:
+    """Paired bootstrap interval of (sum num / sum den) ** power - 1 over resampled units.
+
+    num, den: each unit's additive share of the model's and the baseline's metric, e.g. squared
+    errors per customer (power 0.5: the RMSE ratio), absolute errors summed per series (WAPE)
+    or NDCG per customer. Units are resampled together, so the interval is that of the
+    comparison, not of either metric. Deterministic for a seed.
+    """
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    n = len(num)
+    rng = np.random.default_rng(seed)
+    stats = np.empty(draws)
+    for i in range(draws):
+        w = np.bincount(rng.integers(0, n, n), minlength=n)
+        stats[i] = (w @ num / (w @ den)) ** power - 1
+    a = (1 - level) / 2
+    return [float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))]

@@ -47,3 +47,21 @@ def test_naive_scale():
     assert M.naive_scale(h, 52) == pytest.approx(52.0)
     assert M.naive_scale(np.array([1.0, 3.0, 2.0]), 52) == pytest.approx(1.5)
     assert M.naive_scale(np.array([5.0]), 52) == 0.0
+
+
+def test_ratio_interval_is_the_paired_comparison():
+    rng = np.random.default_rng(1)
+    y = rng.gamma(2.0, 10.0, 4000)
+    base = y + rng.normal(0, 10, len(y))
+    model = y + rng.normal(0, 8, len(y))          # true RMSE ratio 0.8
+    lo, hi = M.ratio_interval((y - model) ** 2, (y - base) ** 2, power=0.5)
+    point = M.rmse(y, model) / M.rmse(y, base) - 1
+    assert lo < point < hi
+    assert -0.25 < lo < hi < -0.15                # brackets -20%, and excludes 0
+    assert M.ratio_interval((y - model) ** 2, (y - base) ** 2, power=0.5) == [lo, hi]   # deterministic
+    # a model equal to the baseline: a zero-width interval at 0
+    assert M.ratio_interval(np.ones(10), np.ones(10)) == [0.0, 0.0]
+    # the rows of ndcg_rows average to ndcg_at_k
+    rel = (rng.random((50, 6)) < 0.3).astype(float)
+    sc = rng.random((50, 6))
+    assert M.ndcg_rows(rel, sc).mean() == pytest.approx(M.ndcg_at_k(rel, sc))
