@@ -87,6 +87,21 @@ async fn ml_train_turns_a_bank_into_four_models_model_svc_accepts() {
         );
     }
 
+    // A generated bank carries the generator's truth: ml/train hands it to the
+    // purchasing-power report, which scores it as the forecast no model can beat. Every goal
+    // with a baseline comes with the interval of the comparison.
+    let reports = work.path().join("reports");
+    let pp = std::fs::read_to_string(reports.join("purchasing_power.md")).unwrap();
+    assert!(
+        pp.contains("## Against the generator's truth") && pp.contains("| the truth (oracle) |"),
+        "{pp}"
+    );
+    let summary = std::fs::read_to_string(reports.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("vs baseline (95% interval)") && summary.contains("% .. "),
+        "{summary}"
+    );
+
     // The export is reproducible to the byte, so retraining on the same data gives the same
     // models (the BG/NBD spend was once a float sum in no fixed order).
     let again = work.path().join("again");

@@ -30,6 +30,11 @@ class Snapshot:
         return dt.date.fromisoformat(str(self.meta["as_of"])[:10])
 
     @property
+    def data_until(self) -> dt.date:
+        """The last day with transactions in the database the snapshot was exported from."""
+        return dt.date.fromisoformat(str(self.meta["data_until"])[:10])
+
+    @property
     def groups(self) -> list[str]:
         g = self.meta.get("groups")
         if g:

@@ -13,6 +13,7 @@ import io
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from . import metrics as M
 from .data import Preprocessor, matrix, split_indices
@@ -99,6 +100,35 @@ def split_half_noise(hd, y, bg_rmse) -> dict | None:
             "reducible_share_to_remove": float((bg_rmse ** 2 - goal ** 2) / max(bg_rmse ** 2 - noise ** 2, 1e-9))}
 
 
+def truth_oracle(ids, y, p50, bg, truth, cutoff, data_until) -> dict:
+    """The generator's latent expected spend as a forecast: the error no model can go below.
+
+    `truth` (customer_id, lapsed_on, expected_spend_90d_minor: the generator's `truth.customers`,
+    which Lyra itself never reads) holds each customer's expected spend over the 90 days after
+    the data ends, under the process that made the data, with the year's mean seasonality, and
+    0 once lapsed. So it is the ideal forecast of a holdout that is the data's last 90 days, up
+    to the season: one least-squares factor, fitted on the holdout (an oracle may). Customers
+    who lapsed inside the holdout are left out of all three forecasts: truth has them at 0,
+    and their expectation as of the cut-off is not in it. Returns {"skipped": why} where the
+    truth does not fit the holdout.
+    """
+    if (data_until - cutoff).days >= HORIZON_DAYS:
+        return {"skipped": f"the data runs to {data_until}, past the holdout's 90 days from {cutoff}: "
+                           "the truth describes a later window"}
+    t = pd.DataFrame({"customer_id": np.asarray(ids)}).merge(truth, on="customer_id", how="left")
+    missing = int(t["expected_spend_90d_minor"].isna().sum())
+    if missing:
+        return {"skipped": f"{missing} holdout customers have no truth row"}
+    expected = t["expected_spend_90d_minor"].to_numpy(float) / 100.0
+    keep = ~(pd.to_datetime(t["lapsed_on"]) >= pd.Timestamp(cutoff)).to_numpy()
+    y, p50, bg, expected = (np.asarray(a, float)[keep] for a in (y, p50, bg, expected))
+    scale = float(expected @ y / (expected @ expected))
+    oracle, model, base = M.rmse(y, scale * expected), M.rmse(y, p50), M.rmse(y, bg)
+    return {"customers": int(keep.sum()), "lapsed_in_holdout": int((~keep).sum()), "season_factor": scale,
+            "oracle_rmse": oracle, "model_rmse": model, "bgnbd_gg_rmse": base, "goal_rmse": 0.9 * base,
+            "oracle_vs_bgnbd_gg": oracle / base - 1}
+
+
 def naive_rate(df) -> np.ndarray:
     return df["spend_365"].to_numpy(float) * HORIZON_DAYS / 365.0
 
@@ -147,10 +177,12 @@ def train(train_snap, holdout_snap, log=print) -> dict:
     metrics = {"model": mm, "baselines": base, "noise": noise,
                "goals": [{"metric": "rmse", "target": "<= 0.9 x bgnbd_gg", "value": mm["rmse"],
                           "baseline": base["bgnbd_gg"]["rmse"], "relative": goal_v,
+                          "interval": M.ratio_interval((yh - P[:, 1]) ** 2, (yh - bg) ** 2, power=0.5),
                           "met": bool(goal_v <= -0.10)}],
                "validation": {"configs": validation, "residual_quantiles_sqrt": offsets.tolist(),
                               "valid_rows": int(len(val_idx)), "fit_rows": int(len(fit_idx)), "chosen": str(cfg)},
                "baseline_params": bg_params}
     return {"columns": cols, "pp": pp, "coefs": coefs, "intercepts": inter, "link": "square",
             "y_mean": y_mean, "y_scale": y_scale, "offsets": offsets, "metrics": metrics,
-            "train_rows": len(df), "holdout_rows": len(hd), "holdout_X": Xh, "holdout_pred": P}
+            "train_rows": len(df), "holdout_rows": len(hd), "holdout_X": Xh, "holdout_pred": P,
+            "holdout_ids": hd["customer_id"].to_numpy(), "holdout_y": yh, "holdout_bgnbd_gg": bg}

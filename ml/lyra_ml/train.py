@@ -16,6 +16,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from . import demand, onnx_build as ob, propensity, purchasing_power, report, segmentation  # noqa: E402
 from .data import load_snapshot, sample_rows  # noqa: E402
@@ -113,6 +114,10 @@ def main(argv=None):
                          "(its labels cover 30 days); stacked with --train")
     ap.add_argument("--out", default="ml/models")
     ap.add_argument("--reports", default="ml/reports")
+    ap.add_argument("--truth", default=None,
+                    help="the generator's truth.customers as CSV (customer_id, lapsed_on, "
+                         "expected_spend_90d_minor), if the data is generated: the purchasing-power report "
+                         "then scores it as an oracle. Never used for training or choices")
     ap.add_argument("--only", nargs="*", default=None,
                     help="train only these models (default all four)")
     a = ap.parse_args(argv)
@@ -173,6 +178,11 @@ def main(argv=None):
             t0 = time.time()
             log("purchasing_power")
             r = purchasing_power.train(tr, ho, log=log)
+            if a.truth:
+                r["metrics"]["truth"] = purchasing_power.truth_oracle(
+                    r["holdout_ids"], r["holdout_y"], r["holdout_pred"][:, 1], r["holdout_bgnbd_gg"],
+                    pd.read_csv(a.truth), C, ho.data_until)
+                log(f"  purchasing_power against the truth: {r['metrics']['truth']}")
             pp = r["pp"]
             args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
             m = ob.quantile_regressor_graph(len(r["columns"]), *args, link=r["link"], **pp.prep)

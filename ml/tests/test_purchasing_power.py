@@ -1,7 +1,9 @@
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
-from lyra_ml.purchasing_power import split_half_noise
+from lyra_ml.purchasing_power import split_half_noise, truth_oracle
 
 
 def test_split_half_noise_by_hand():
@@ -15,3 +17,46 @@ def test_split_half_noise_by_hand():
 
 def test_split_half_noise_needs_the_half_label():
     assert split_half_noise(pd.DataFrame({"x": [1.0]}), np.array([1.0]), 1.0) is None
+
+
+def _truth_case():
+    rng = np.random.default_rng(3)
+    n = 3000
+    expected = rng.gamma(1.5, 20000.0, n)               # the latent expected spend (RUB)
+    y = 0.8 * expected * rng.gamma(4.0, 0.25, n)        # the holdout: a season factor 0.8, noise
+    lapsed = np.array([None] * n, dtype=object)
+    lapsed[:100] = "2026-09-01"                         # lapsed inside the holdout: truth has 0
+    lapsed[100:200] = "2026-05-01"                      # lapsed before the cut-off: spend 0, truth 0
+    exp_minor = np.round(expected * 100).astype(np.int64)
+    exp_minor[:200] = 0
+    y[100:200] = 0.0
+    truth = pd.DataFrame({"customer_id": np.arange(n) + 10, "lapsed_on": lapsed,
+                          "expected_spend_90d_minor": exp_minor})
+    return truth, y
+
+
+def test_truth_oracle_beats_what_it_should_and_leaves_out_lapses_in_the_holdout():
+    truth, y = _truth_case()
+    ids = truth["customer_id"].to_numpy()
+    model = y.mean() * np.ones(len(y))                  # knows nothing
+    o = truth_oracle(ids, y, model, model * 1.1, truth, dt.date(2026, 8, 3), dt.date(2026, 10, 31))
+    assert o["customers"] == len(y) - 100 and o["lapsed_in_holdout"] == 100
+    assert abs(o["season_factor"] - 0.8) < 0.03
+    keep = np.arange(len(y)) >= 100
+    assert np.isclose(o["model_rmse"], np.sqrt(np.mean((y[keep] - model[keep]) ** 2)))
+    assert np.isclose(o["goal_rmse"], 0.9 * o["bgnbd_gg_rmse"])
+    truth_rub = truth["expected_spend_90d_minor"].to_numpy() / 100.0
+    assert np.isclose(o["oracle_rmse"], np.sqrt(np.mean((y[keep] - o["season_factor"] * truth_rub[keep]) ** 2)))
+    assert o["oracle_rmse"] < 0.7 * o["model_rmse"]
+    assert np.isclose(o["oracle_vs_bgnbd_gg"], o["oracle_rmse"] / o["bgnbd_gg_rmse"] - 1)
+
+
+def test_truth_oracle_refuses_what_it_cannot_score():
+    truth, y = _truth_case()
+    ids = truth["customer_id"].to_numpy()
+    # the data runs on past the holdout: truth describes a later window
+    o = truth_oracle(ids, y, y, y, truth, dt.date(2026, 5, 4), dt.date(2026, 10, 31))
+    assert "later window" in o["skipped"]
+    # customers the generator did not make
+    o = truth_oracle(ids + 5000, y, y, y, truth, dt.date(2026, 8, 3), dt.date(2026, 10, 31))
+    assert o["skipped"] == "3000 holdout customers have no truth row"
