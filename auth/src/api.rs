@@ -584,19 +584,22 @@ pub async fn update_user(
     Ok(Json(serde_json::json!({ "user_id": target })))
 }
 
+/// An API token as listed: id, name, scopes, created, last used, revoked.
+type TokenRow = (
+    Uuid,
+    String,
+    Vec<String>,
+    time::OffsetDateTime,
+    Option<time::OffsetDateTime>,
+    bool,
+);
+
 pub async fn list_tokens(
     State(state): State<AuthState>,
     Owner { org, .. }: Owner,
 ) -> Result<Json<serde_json::Value>, AuthError> {
     let mut tx = state.db.begin_for_org(org).await?;
-    let rows: Vec<(
-        Uuid,
-        String,
-        Vec<String>,
-        time::OffsetDateTime,
-        Option<time::OffsetDateTime>,
-        bool,
-    )> = sqlx::query_as(
+    let rows: Vec<TokenRow> = sqlx::query_as(
         "SELECT token_id, name, scopes, created_at, last_used_at, revoked_at IS NOT NULL
                FROM auth.api_tokens ORDER BY created_at DESC",
     )
@@ -689,12 +692,21 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An audit entry: when, who, what, from where, details.
+type AuditRow = (
+    time::OffsetDateTime,
+    Option<Uuid>,
+    String,
+    Option<String>,
+    serde_json::Value,
+);
+
 pub async fn audit_log(
     State(state): State<AuthState>,
     Owner { org, .. }: Owner,
 ) -> Result<Json<serde_json::Value>, AuthError> {
     let mut tx = state.db.begin_for_org(org).await?;
-    let rows: Vec<(time::OffsetDateTime, Option<Uuid>, String, Option<String>, serde_json::Value)> = sqlx::query_as(
+    let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT at, user_id, event, ip, detail FROM auth.audit_log ORDER BY audit_id DESC LIMIT 200",
     )
     .fetch_all(&mut *tx)

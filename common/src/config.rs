@@ -496,6 +496,8 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(test)]
+// figment's test jail takes closures that return its (large) `figment::Error`.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -614,6 +616,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's test jail, as above
 mod example_file {
     use super::*;
 

@@ -147,17 +147,17 @@ pub fn customer(world: &World, config: &Config, i: u64, out: &mut Chunk) {
         if day >= switch_day[k] {
             switch_day[k] = i64::MAX;
             let from = favourites[k][0];
-            if from != NO_MERCHANT {
-                if let Some(to) = pick(world, &mut rng, city, district, k, day, &favourites[k]) {
-                    favourites[k][0] = to;
-                    out.switch(
-                        id,
-                        group,
-                        world.merchants[from as usize].id,
-                        world.merchants[to as usize].id,
-                        cal.date(day),
-                    );
-                }
+            if from != NO_MERCHANT
+                && let Some(to) = pick(world, &mut rng, city, district, k, day, &favourites[k])
+            {
+                favourites[k][0] = to;
+                out.switch(
+                    id,
+                    group,
+                    world.merchants[from as usize].id,
+                    world.merchants[to as usize].id,
+                    cal.date(day),
+                );
             }
         }
         let r = rng.f64();

@@ -363,7 +363,9 @@ fn build_merchants(
         });
         orgs.len() - 1
     };
-    let mut slots: Vec<(CategoryGroup, Option<(usize, Option<usize>)>)> = Vec::with_capacity(n);
+    // Each outlet's group, and for a chain's outlets the chain with its client organisation.
+    type Slot = (CategoryGroup, Option<(usize, Option<usize>)>);
+    let mut slots: Vec<Slot> = Vec::with_capacity(n);
     for (c, chain) in chains.iter().enumerate() {
         let org = chain
             .client

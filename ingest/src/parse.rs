@@ -417,13 +417,13 @@ pub fn split_csv(line: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String> {
                     field.push('"');
                 } else {
                     quoted = false;
-                    if let Some((j, c)) = chars.peek().copied() {
-                        if c != ',' {
-                            return Err(format!(
-                                "unexpected character after closing quote at character {}",
-                                j + 1
-                            ));
-                        }
+                    if let Some((j, c)) = chars.peek().copied()
+                        && c != ','
+                    {
+                        return Err(format!(
+                            "unexpected character after closing quote at character {}",
+                            j + 1
+                        ));
                     }
                 }
             }

@@ -731,7 +731,8 @@ mod tests {
     fn customer_features_by_hand() {
         let groups = vec!["groceries".to_string(), "restaurants".to_string()];
         // customer, merchant, group, day, hour, weekday, amount (kopecks), ecom
-        let rows: [(i64, i64, i32, i32, i32, i32, i64, i32); 9] = [
+        type Row = (i64, i64, i32, i32, i32, i32, i64, i32);
+        let rows: [Row; 9] = [
             (1, 10, 0, -1, 9, 0, 10_000, 0),
             (1, 11, 1, -40, 20, 4, 30_000, 1),
             (1, 10, 0, -200, 13, 5, 60_000, 0),
