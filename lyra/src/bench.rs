@@ -897,13 +897,104 @@ fn tract_rows_per_second(
     Ok(out)
 }
 
+/// ONNX Runtime's side of one model: `ml/bench_onnxruntime.py --serve` in a child process,
+/// the session loaded once, measuring all batch sizes each time it is asked.
+struct OnnxRuntime {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl OnnxRuntime {
+    fn start(
+        python: &std::path::Path,
+        script: &std::path::Path,
+        model: &std::path::Path,
+        threads: u32,
+        seconds: f64,
+    ) -> anyhow::Result<OnnxRuntime> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(model)
+            .args(["--batches", "1,64,1024", "--serve"])
+            .args(["--threads", &threads.to_string()])
+            .args(["--seconds", &seconds.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            anyhow::bail!("{}: no pipes to the child process", script.display());
+        };
+        Ok(OnnxRuntime {
+            child,
+            stdin,
+            stdout: std::io::BufReader::new(stdout),
+        })
+    }
+
+    /// One measurement: rows per second at each batch size, and ONNX Runtime's version.
+    fn measure(&mut self) -> anyhow::Result<(Vec<f64>, String)> {
+        use std::io::{BufRead, Read};
+        let mut line = String::new();
+        let asked = writeln!(self.stdin).and_then(|_| self.stdin.flush());
+        if asked.is_err() || self.stdout.read_line(&mut line)? == 0 {
+            let mut stderr = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                e.read_to_string(&mut stderr)?;
+            }
+            anyhow::bail!("ml/bench_onnxruntime.py stopped: {}", stderr.trim());
+        }
+        let answer: serde_json::Value = serde_json::from_str(&line)?;
+        let rates = BATCHES
+            .iter()
+            .map(|b| answer["rows_per_second"][b.to_string()].as_f64())
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| anyhow::anyhow!("ml/bench_onnxruntime.py answered {line:?}"))?;
+        let version = answer["onnxruntime"].as_str().unwrap_or("?").to_string();
+        Ok((rates, version))
+    }
+}
+
+impl Drop for OnnxRuntime {
+    fn drop(&mut self) {
+        // Closing standard input ends the script; kill it in case it is still measuring.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The batch sizes `lyra bench models` measures.
+const BATCHES: [usize; 3] = [1, 64, 1024];
+
+/// The median of some figures, and their smallest and largest.
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    (median, values[0], values[n - 1])
+}
+
 /// `lyra bench models`: every model under `dir` (default `ml/models`, or model-svc's test
 /// fixtures while no model is committed) through model-svc's in-process inference (tract,
 /// one thread) and through ONNX Runtime on the same file and rows — single-threaded, the
 /// fair comparison, and with its default threading — at batch sizes 1, 64 and 1024.
-pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
-    const BATCHES: [usize; 3] = [1, 64, 1024];
+///
+/// The sides alternate: each of `rounds` rounds measures tract, then ONNX Runtime, so the
+/// ratio of a round compares two measurements a few seconds apart. This machine's speed
+/// drifts by a third from one minute to the next; a ratio of adjacent measurements holds
+/// where rows/s do not. Printed: medians over the rounds, and the range of the ratio.
+pub fn models(dir: Option<PathBuf>, seconds: f64, rounds: usize) -> anyhow::Result<()> {
     const GOAL: f64 = 1.0;
+    anyhow::ensure!(rounds >= 1, "--rounds must be at least 1");
     let model_dirs = |dir: &std::path::Path| -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|d| {
@@ -950,31 +1041,9 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
         .ok_or_else(|| {
             anyhow::anyhow!("ml/bench_onnxruntime.py not found: run from the repository root")
         })?;
-    let onnxruntime =
-        |model: &std::path::Path, threads: u32| -> anyhow::Result<serde_json::Value> {
-            let output = std::process::Command::new(&python)
-                .arg(&script)
-                .arg(model)
-                .args([
-                    "--batches",
-                    "1,64,1024",
-                    "--threads",
-                    &threads.to_string(),
-                    "--seconds",
-                    &seconds.to_string(),
-                ])
-                .output()?;
-            anyhow::ensure!(
-                output.status.success(),
-                "{}: {}",
-                script.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            Ok(serde_json::from_slice(&output.stdout)?)
-        };
 
     println!(
-        "models from {}; rows/s at each batch size, {seconds} s per measurement; tract: model-svc's inference code in this process, one thread",
+        "models from {}; rows/s at each batch size, {seconds} s per measurement, medians of {rounds} alternating rounds; tract: model-svc's inference code in this process, one thread",
         dir.display()
     );
     println!(
@@ -984,8 +1053,8 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
             .unwrap_or(1)
     );
     println!(
-        "{:<22} {:>6} {:>13} {:>13} {:>7} {:>13} {:>7}",
-        "model", "batch", "tract", "ORT 1t", "ratio", "ORT default", "ratio"
+        "{:<22} {:>6} {:>13} {:>13} {:>7} {:>13} {:>13} {:>7}",
+        "model", "batch", "tract", "ORT 1t", "ratio", "(range)", "ORT default", "ratio"
     );
     let mut at_1024 = Vec::new();
     let mut version = String::new();
@@ -1001,35 +1070,46 @@ pub fn models(dir: Option<PathBuf>, seconds: f64) -> anyhow::Result<()> {
         let rows = lyra_model_svc::contract::Sample::parse(&sample)
             .map_err(|p| anyhow::anyhow!("{p}"))?
             .input;
-        let tract = tract_rows_per_second(&validated.model, &rows, &BATCHES, seconds)?;
-        let single = onnxruntime(path, 1)?;
-        let default = onnxruntime(path, 0)?;
-        version = single["onnxruntime"].as_str().unwrap_or("?").to_string();
-        for (i, batch) in BATCHES.iter().enumerate() {
-            let key = batch.to_string();
-            let one = single["rows_per_second"][&key].as_f64().unwrap_or(f64::NAN);
-            let all = default["rows_per_second"][&key]
-                .as_f64()
-                .unwrap_or(f64::NAN);
+        let mut single = OnnxRuntime::start(&python, &script, path, 1, seconds)?;
+        let mut default = OnnxRuntime::start(&python, &script, path, 0, seconds)?;
+        // Per batch size: (tract, ORT 1t, ORT default) of every round.
+        let mut measured = vec![Vec::new(); BATCHES.len()];
+        for round in 1..=rounds {
+            eprint!("\r{name}: round {round}/{rounds}");
+            let tract = tract_rows_per_second(&validated.model, &rows, &BATCHES, seconds)?;
+            let (one, v) = single.measure()?;
+            let (all, _) = default.measure()?;
+            version = v;
+            for (i, m) in measured.iter_mut().enumerate() {
+                m.push((tract[i], one[i], all[i]));
+            }
+        }
+        eprint!("\r{:<40}\r", "");
+        for (batch, m) in BATCHES.iter().zip(measured) {
+            let column = |f: fn(&(f64, f64, f64)) -> f64| spread(m.iter().map(f).collect());
+            let (tract, one, all) = (column(|m| m.0), column(|m| m.1), column(|m| m.2));
+            let (ratio, low, high) = column(|m| m.0 / m.1);
+            let (ratio_all, _, _) = column(|m| m.0 / m.2);
             println!(
-                "{:<22} {:>6} {:>13.0} {:>13.0} {:>7.2} {:>13.0} {:>7.2}",
+                "{:<22} {:>6} {:>13.0} {:>13.0} {:>7.2} {:>13} {:>13.0} {:>7.2}",
                 name,
                 batch,
-                tract[i],
-                one,
-                tract[i] / one,
-                all,
-                tract[i] / all
+                tract.0,
+                one.0,
+                ratio,
+                format!("{low:.2}..{high:.2}"),
+                all.0,
+                ratio_all
             );
             if *batch == 1024 {
-                at_1024.push((name.clone(), tract[i] / one));
+                at_1024.push((name.clone(), ratio, low, high));
             }
         }
     }
     println!("onnxruntime {version}");
-    for (name, ratio) in at_1024 {
+    for (name, ratio, low, high) in at_1024 {
         println!(
-            "goal tract/ONNX Runtime >= {GOAL:.1} at batch 1024, one thread each: {name} {ratio:.2} {}",
+            "goal tract/ONNX Runtime >= {GOAL:.1} at batch 1024, one thread each: {name} {ratio:.2} (rounds {low:.2}..{high:.2}) {}",
             if ratio >= GOAL { "met" } else { "MISSED" }
         );
     }

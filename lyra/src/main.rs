@@ -173,6 +173,9 @@ enum BenchCommand {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
+        /// Rounds, each measuring tract and then ONNX Runtime; medians are printed.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Every metrics page as the demo owner: cold, p50 and p99 against the page budget.
     Metrics {
@@ -281,7 +284,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Models {
                 models_dir,
                 seconds,
-            } => bench::models(models_dir, seconds),
+                rounds,
+            } => bench::models(models_dir, seconds, rounds),
             BenchCommand::Gateway {
                 requests,
                 concurrency,

@@ -277,6 +277,43 @@ fn realism_report_passes_on_generated_data() {
     assert!(text.contains("payday") && !text.contains("FAIL"), "{text}");
 }
 
+/// `lyra bench models` on the committed models, with the pinned Python environment
+/// (`ml/venv`) as ONNX Runtime's side: every model at every batch size, a median ratio
+/// and the range of the rounds, and a goal line per model.
+#[test]
+fn bench_models_alternates_tract_and_onnx_runtime_on_every_model() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = run(Command::new(repo.join("ml/venv")).stdin(Stdio::null())).stdout;
+    let python = Path::new(String::from_utf8(python).unwrap().trim()).to_path_buf();
+    let venv = python.parent().and_then(Path::parent).unwrap();
+    let output = run(lyra()
+        .current_dir(&repo)
+        .env("LYRA_ML_VENV", venv)
+        .args(["bench", "models", "--rounds", "2", "--seconds", "0.01"]));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("medians of 2 alternating rounds"), "{text}");
+    let models = ["category_propensity", "demand_forecast", "purchasing_power", "segmentation"];
+    for model in models {
+        for batch in ["1", "64", "1024"] {
+            let row = text
+                .lines()
+                .find(|l| l.split_whitespace().take(2).eq([model, batch]))
+                .unwrap_or_else(|| panic!("no row for {model} at batch {batch}:\n{text}"));
+            // tract, ORT 1t, ratio, its range, ORT default, ratio
+            let cells: Vec<&str> = row.split_whitespace().skip(2).collect();
+            assert_eq!(cells.len(), 6, "{row}");
+            let (low, high) = cells[3].split_once("..").expect(row);
+            let (ratio, low, high): (f64, f64, f64) =
+                (cells[2].parse().unwrap(), low.parse().unwrap(), high.parse().unwrap());
+            assert!(low > 0.0 && low <= ratio && ratio <= high, "{row}");
+        }
+        assert!(
+            text.lines().any(|l| l.starts_with("goal") && l.contains(model)),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn a_bad_configuration_value_fails_fast_and_names_the_key() {
     let output = lyra()
