@@ -803,11 +803,10 @@ pub async fn ingest(args: &DataArgs, rounds: usize) -> anyhow::Result<()> {
         pool.execute("DROP DATABASE IF EXISTS lyra_bench_ingest WITH (FORCE)")
             .await?;
     }
-    ratios.sort_by(f64::total_cmp);
+    let (median, _, _) = spread(ratios);
     println!(
-        "ratio lyra/\\copy, median of {rounds}: {:.2} (goal 0.70; Lyra also validates, \
-         deduplicates by bank id, queues rollups and records the batch)",
-        ratios[ratios.len() / 2]
+        "ratio lyra/\\copy, median of {rounds}: {median:.2} (goal 0.70; Lyra also validates, \
+         deduplicates by bank id, queues rollups and records the batch)"
     );
     Ok(())
 }
@@ -914,15 +913,17 @@ impl OnnxRuntime {
         seconds: f64,
     ) -> anyhow::Result<OnnxRuntime> {
         use std::process::{Command, Stdio};
+        let batches = BATCHES.map(|b| b.to_string()).join(",");
+        // Its errors (a missing module, an unreadable model) go straight to the terminal.
         let mut child = Command::new(python)
             .arg(script)
             .arg(model)
-            .args(["--batches", "1,64,1024", "--serve"])
+            .arg("--serve")
+            .args(["--batches", &batches])
             .args(["--threads", &threads.to_string()])
             .args(["--seconds", &seconds.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             anyhow::bail!("{}: no pipes to the child process", script.display());
@@ -936,15 +937,11 @@ impl OnnxRuntime {
 
     /// One measurement: rows per second at each batch size, and ONNX Runtime's version.
     fn measure(&mut self) -> anyhow::Result<(Vec<f64>, String)> {
-        use std::io::{BufRead, Read};
+        use std::io::BufRead;
         let mut line = String::new();
         let asked = writeln!(self.stdin).and_then(|_| self.stdin.flush());
         if asked.is_err() || self.stdout.read_line(&mut line)? == 0 {
-            let mut stderr = String::new();
-            if let Some(mut e) = self.child.stderr.take() {
-                e.read_to_string(&mut stderr)?;
-            }
-            anyhow::bail!("ml/bench_onnxruntime.py stopped: {}", stderr.trim());
+            anyhow::bail!("ml/bench_onnxruntime.py stopped (its error is printed above)");
         }
         let answer: serde_json::Value = serde_json::from_str(&line)?;
         let rates = BATCHES
