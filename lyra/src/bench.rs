@@ -1,7 +1,7 @@
 //! `lyra bench generate`: generation to files against its peer, a plain sequential write of
 //! the same number of bytes to the same disk, measured in the same run.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -1071,8 +1071,12 @@ pub fn models(dir: Option<PathBuf>, seconds: f64, rounds: usize) -> anyhow::Resu
         let mut default = OnnxRuntime::start(&python, &script, path, 0, seconds)?;
         // Per batch size: (tract, ORT 1t, ORT default) of every round.
         let mut measured = vec![Vec::new(); BATCHES.len()];
+        // Progress on a terminal only: in a log, the carriage returns would run together.
+        let progress = std::io::stderr().is_terminal();
         for round in 1..=rounds {
-            eprint!("\r{name}: round {round}/{rounds}");
+            if progress {
+                eprint!("\r{name}: round {round}/{rounds}");
+            }
             let tract = tract_rows_per_second(&validated.model, &rows, &BATCHES, seconds)?;
             let (one, v) = single.measure()?;
             let (all, _) = default.measure()?;
@@ -1081,7 +1085,9 @@ pub fn models(dir: Option<PathBuf>, seconds: f64, rounds: usize) -> anyhow::Resu
                 m.push((tract[i], one[i], all[i]));
             }
         }
-        eprint!("\r{:<40}\r", "");
+        if progress {
+            eprint!("\r{:<40}\r", "");
+        }
         for (batch, m) in BATCHES.iter().zip(measured) {
             let column = |f: fn(&(f64, f64, f64)) -> f64| spread(m.iter().map(f).collect());
             let (tract, one, all) = (column(|m| m.0), column(|m| m.1), column(|m| m.2));
