@@ -92,7 +92,9 @@ pub struct Config {
 pub enum Preset {
     /// For tests: 4,000 customers, 800 merchants, 18 months.
     Small,
-    /// The demo: 50,000 customers, 2,000 merchants, 18 months (about 5M transactions).
+    /// The demo: 50,000 customers, 2,000 merchants, 33 months (about 8M transactions): two
+    /// and a half years, so that every 12-month page has a whole previous year to compare
+    /// with, and the demand models see each season twice before the training cut-off.
     Demo,
     /// Benchmarks: 550,000 customers, 20,000 merchants, 18 months (over 50M transactions).
     Bench,
@@ -111,16 +113,16 @@ impl Preset {
 
     /// The configuration of the preset with `seed`.
     pub fn config(self, seed: u64) -> Config {
-        let (customers, merchants) = match self {
-            Preset::Small => (4_000, 800),
-            Preset::Demo => (50_000, 2_000),
-            Preset::Bench => (550_000, 20_000),
+        let (customers, merchants, months) = match self {
+            Preset::Small => (4_000, 800, 18),
+            Preset::Demo => (50_000, 2_000, 33),
+            Preset::Bench => (550_000, 20_000, 18),
         };
         Config {
             seed,
             customers,
             merchants,
-            months: 18,
+            months,
             end: DEFAULT_END,
             realism: Realism::FULL,
         }
