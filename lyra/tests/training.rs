@@ -66,6 +66,12 @@ async fn ml_train_turns_a_bank_into_four_models_model_svc_accepts() {
     let run = ml_train(&db, "2026-08-03", work.path());
     let said = printed(&run);
     assert!(run.status.success(), "{said}");
+    // Purchasing power stacks earlier 90-day windows only where a whole year of history
+    // precedes them; this bank's 18 months hold none.
+    assert!(
+        said.contains("no purchasing-power snapshot as of 2026-02-02: the data starts on"),
+        "{said}"
+    );
     for (name, baseline) in MODELS {
         let dir = work.path().join("models").join(name);
         for file in ["model.onnx", "contract.json", "sample.json"] {

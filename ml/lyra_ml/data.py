@@ -147,6 +147,29 @@ def split_indices(n: int, frac_valid: float, seed: int) -> tuple[np.ndarray, np.
     return np.sort(perm[nv:]), np.sort(perm[:nv])
 
 
+def stack(snaps, holdout_snap, label_days: int) -> pd.DataFrame:
+    """The customers of every training snapshot, one row per (snapshot, customer); refuses a
+    snapshot whose `label_days`-day labels reach into the holdout window or whose columns differ."""
+    first = snaps[0]
+    for s in snaps:
+        if s.as_of + dt.timedelta(days=label_days) > holdout_snap.as_of:
+            raise ValueError(f"{s.path}: as of {s.as_of}, its {label_days}-day labels reach past the "
+                             f"cut-off {holdout_snap.as_of}")
+        if s.customer_features != first.customer_features or s.groups != first.groups:
+            raise ValueError(f"{s.path}: features or groups differ from {first.path}")
+    return pd.concat([s.customers for s in snaps], ignore_index=True)
+
+
+def split_by_customer(customer_ids, frac_valid: float, seed: int):
+    """(fit, valid) row indices with every row of a customer on the same side (stacked
+    snapshots hold a customer once per snapshot). With one row per customer, sorted by id as
+    `load_snapshot` leaves them, it is `split_indices` itself."""
+    ids = np.unique(customer_ids)
+    _, vi = split_indices(len(ids), frac_valid, seed)
+    valid = np.isin(customer_ids, ids[vi])
+    return np.flatnonzero(~valid), np.flatnonzero(valid)
+
+
 def sample_rows(n: int, k: int = 16) -> np.ndarray:
     """k rows evenly spread over range(n) (deterministic)."""
     if n <= k:

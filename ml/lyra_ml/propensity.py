@@ -18,7 +18,6 @@ multi-label MLPClassifier, or one logistic regression per group. Baseline: popul
 """
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 
 import numpy as np
@@ -27,7 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from . import metrics as M
-from .data import Preprocessor, matrix, split_indices
+from .data import Preprocessor, matrix, split_by_customer
+from .data import stack as data_stack
 from .onnx_build import np_mlp, np_sigmoid
 
 SEED = 30
@@ -69,24 +69,8 @@ def rank_metrics(Y, S) -> dict:
 
 
 def stack(snaps, holdout_snap) -> pd.DataFrame:
-    """The customers of every training snapshot, one row per (snapshot, customer); refuses a
-    snapshot whose 30-day labels reach into the holdout window or whose columns differ."""
-    first = snaps[0]
-    for s in snaps:
-        if s.as_of + dt.timedelta(days=LABEL_DAYS) > holdout_snap.as_of:
-            raise ValueError(f"{s.path}: as of {s.as_of}, its {LABEL_DAYS}-day labels reach past the "
-                             f"cut-off {holdout_snap.as_of}")
-        if s.customer_features != first.customer_features or s.groups != first.groups:
-            raise ValueError(f"{s.path}: features or groups differ from {first.path}")
-    return pd.concat([s.customers for s in snaps], ignore_index=True)
-
-
-def split_by_customer(customer_ids, frac_valid: float, seed: int):
-    """(fit, valid) row indices with every row of a customer on the same side."""
-    ids = np.unique(customer_ids)
-    _, vi = split_indices(len(ids), frac_valid, seed)
-    valid = np.isin(customer_ids, ids[vi])
-    return np.flatnonzero(~valid), np.flatnonzero(valid)
+    """The training snapshots' customers stacked (`data.stack`) for 30-day labels."""
+    return data_stack(snaps, holdout_snap, LABEL_DAYS)
 
 
 FEATURE_SETS = {

@@ -3,8 +3,15 @@
 An average of MLPs on sqrt(label_spend_90) (square root rather than log1p: the log target
 makes the squared error of the big spenders, which dominate RMSE, explode when mapped back,
 and it was clearly worse on validation); p10/p50/p90 = (prediction + residual quantiles)^2
-with the quantiles taken on a validation split of the training snapshot (split conformal).
+with the quantiles taken on a validation split of the training rows (split conformal).
 Baselines: BG/NBD x Gamma-Gamma (lifetimes) and a naive 365-day rate.
+
+The training rows are the snapshot as of cut-off - 91 d and, where the data holds a whole
+365-day history before them, those as of - 182, - 273 and - 364 d (`EARLIER_DAYS`), stacked:
+their 90-day labels then cover every season of a year. Trained on one window's labels, the
+network carries that window's season into the next one (measured in session 10 on the
+33-month demo bank, on windows before the cut-off: trained on February-May labels and scored
+on May-August, it missed BG/NBD x GG by 6-9% in RMSE; with the four windows stacked, 2%).
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from .data import Preprocessor, matrix, split_indices
+from .data import Preprocessor, matrix, split_by_customer, stack
 from .nets import fit_average
 from .onnx_build import np_mlp
 
@@ -29,6 +36,7 @@ CONFIGS = [  # chosen on the validation split
 ENSEMBLE = 3     # seeds averaged (merged into one wider MLP for ONNX)
 QUANTILES = (0.1, 0.5, 0.9)
 HORIZON_DAYS = 90
+EARLIER_DAYS = (182, 273, 364)   # further training snapshots, days before the cut-off
 
 
 def point_metrics(y, p) -> dict:
@@ -133,15 +141,19 @@ def naive_rate(df) -> np.ndarray:
     return df["spend_365"].to_numpy(float) * HORIZON_DAYS / 365.0
 
 
-def train(train_snap, holdout_snap, log=print) -> dict:
-    df, hd = train_snap.customers, holdout_snap.customers
+def train(train_snap, holdout_snap, log=print, earlier=()) -> dict:
+    """`earlier`: further training snapshots (as of cut-off - 182, - 273, - 364 d), stacked
+    with `train_snap`; the BG/NBD x GG baseline of the holdout stays fitted on `train_snap`."""
+    snaps = sorted([train_snap, *earlier], key=lambda s: s.as_of)
+    df, hd = stack(snaps, holdout_snap, HORIZON_DAYS), holdout_snap.customers
+    snap_of = np.concatenate([np.full(len(s.customers), k) for k, s in enumerate(snaps)])
     # Not the per-group purchase counts: with them validation RMSE was 51,293 (50,919 without),
     # 53,226 with them instead of the spend shares; they help category propensity, not spend.
     cols = [c for c in train_snap.customer_features if not c.startswith("purchases_")]
     X = matrix(df, cols)
     y_raw = df["label_spend_90"].to_numpy(float)
     y = np.sqrt(np.maximum(y_raw, 0.0))          # variance-stabilised target (see module doc)
-    fit_idx, val_idx = split_indices(len(df), 0.2, SEED)
+    fit_idx, val_idx = split_by_customer(df["customer_id"].to_numpy(), 0.2, SEED)
     pp = Preprocessor.fit(X[fit_idx], cols)
     Z = pp.transform(X)
     y_mean, y_scale = float(y[fit_idx].mean()), float(y[fit_idx].std() or 1.0)
@@ -158,8 +170,11 @@ def train(train_snap, holdout_snap, log=print) -> dict:
         log(f"  purchasing_power {cfg}: val RMSE {v['rmse']:.0f}  capture {v['top_decile_capture']:.3f}")
         if best is None or v["rmse"] < best[0]:
             best = (v["rmse"], cfg, coefs, inter, off)
-    # baselines on the same validation split (fitted on the fit part only)
-    bg_v, _ = bgnbd_gg(df.iloc[fit_idx], df.iloc[val_idx], log)
+    # baselines on the same validation rows: per snapshot, fitted on its fit part only
+    bg_v = np.empty(len(val_idx))
+    for k in range(len(snaps)):
+        rows = snap_of[val_idx] == k
+        bg_v[rows], _ = bgnbd_gg(df.iloc[fit_idx[snap_of[fit_idx] == k]], df.iloc[val_idx[rows]], log)
     validation.append({**point_metrics(y_raw[val_idx], bg_v), "config": "BG/NBD x Gamma-Gamma", "iterations": "-"})
     _, cfg, coefs, inter, offsets = best
     # ---- holdout ----
@@ -167,7 +182,7 @@ def train(train_snap, holdout_snap, log=print) -> dict:
     yh = hd["label_spend_90"].to_numpy(float)
     ph = np_mlp(pp.transform(Xh), coefs, inter)[:, 0] * y_scale + y_mean
     P = np.maximum(ph[:, None] + offsets[None, :], 0.0) ** 2
-    bg, bg_params = bgnbd_gg(df, hd, log)
+    bg, bg_params = bgnbd_gg(train_snap.customers, hd, log)
     nv = naive_rate(hd)
     mm = point_metrics(yh, P[:, 1])
     mm["coverage_p10_p90"] = M.coverage(yh, P[:, 0], P[:, 2])
@@ -180,9 +195,10 @@ def train(train_snap, holdout_snap, log=print) -> dict:
                           "interval": M.ratio_interval((yh - P[:, 1]) ** 2, (yh - bg) ** 2, power=0.5),
                           "met": bool(goal_v <= -0.10)}],
                "validation": {"configs": validation, "residual_quantiles_sqrt": offsets.tolist(),
-                              "valid_rows": int(len(val_idx)), "fit_rows": int(len(fit_idx)), "chosen": str(cfg)},
+                              "valid_rows": int(len(val_idx)), "fit_rows": int(len(fit_idx)), "chosen": str(cfg),
+                              "snapshots": [s.as_of.isoformat() for s in snaps]},
                "baseline_params": bg_params}
     return {"columns": cols, "pp": pp, "coefs": coefs, "intercepts": inter, "link": "square",
             "y_mean": y_mean, "y_scale": y_scale, "offsets": offsets, "metrics": metrics,
-            "train_rows": len(df), "holdout_rows": len(hd), "holdout_X": Xh, "holdout_pred": P,
+            "train_rows": len(df), "holdout_rows": len(hd), "train_snapshots": [s.as_of.isoformat() for s in snaps], "holdout_X": Xh, "holdout_pred": P,
             "holdout_ids": hd["customer_id"].to_numpy(), "holdout_y": yh, "holdout_bgnbd_gg": bg}

@@ -125,19 +125,19 @@ def write_purchasing_power(d, r, t):
     s = ["# Purchasing power (spend over the next 90 days)\n", training_block(t),
          "\nModel: an average of MLPs (merged into one network) on all customer features (log1p on skewed "
          "columns, standardised) predicting sqrt(label_spend_90); p10/p50/p90 = (prediction + the 10/50/90% "
-         "quantiles of the residuals on a 20% validation split of the training snapshot)^2. The point forecast "
+         "quantiles of the residuals on a 20% validation split of the training customers)^2. The point forecast "
          "scored below is p50, a conditional median: spend is right-skewed, so it sits below the mean and its "
          "total error is negative by construction, while BG/NBD x Gamma-Gamma predicts a mean.\n"
          "\n## Metrics (holdout: spend in the 90 days after the cut-off)\n\n",
          table(["metric", "model (p50)", "BG/NBD x Gamma-Gamma", "naive 365-day rate", "goal", "met?"], rows),
-         "\nBG/NBD and Gamma-Gamma (`lifetimes`) are fitted on the training snapshot's bg_* columns "
+         "\nBG/NBD and Gamma-Gamma (`lifetimes`) are fitted on the latest training snapshot's bg_* columns "
          "(purchase days in the last 365 days) and predict expected purchase days x expected value per day "
          "over 90 days; naive rate = spend_365 x 90 / 365. Fitted parameters (the smallest penalizer that "
          f"converged): BG/NBD {_params(m['baseline_params']['bgnbd'])}; Gamma-Gamma "
          f"{_params(m['baseline_params']['gamma_gamma'])}.\n",
          noise_block(m.get("noise"), bg["rmse"]),
          truth_block(m.get("truth")),
-         "\n## Validation (training snapshot only)\n\n",
+         "\n## Validation (training snapshots only; BG/NBD x GG fitted per snapshot on its fit customers)\n\n",
          table(["config", "epochs", "RMSE", "MAE", "top-decile capture", "total error"],
                [[c["config"], c.get("iterations", "–"), f(c["rmse"]), f(c["mae"]), f(c["top_decile_capture"]),
                  f(c["total_error"])] for c in v["configs"]]),

@@ -112,6 +112,9 @@ def main(argv=None):
     ap.add_argument("--propensity-train", nargs="*", default=[],
                     help="more snapshots for category propensity, as of cutoff - 31 days or earlier "
                          "(its labels cover 30 days); stacked with --train")
+    ap.add_argument("--purchasing-power-train", nargs="*", default=[],
+                    help="more snapshots for purchasing power, as of cutoff - 182, - 273 and - 364 days "
+                         "(its labels cover 90 days); stacked with --train")
     ap.add_argument("--out", default="ml/models")
     ap.add_argument("--reports", default="ml/reports")
     ap.add_argument("--truth", default=None,
@@ -177,7 +180,8 @@ def main(argv=None):
         if "purchasing_power" in want:
             t0 = time.time()
             log("purchasing_power")
-            r = purchasing_power.train(tr, ho, log=log)
+            earlier = [load_snapshot(p, with_weeks=False) for p in a.purchasing_power_train]
+            r = purchasing_power.train(tr, ho, log=log, earlier=earlier)
             if a.truth:
                 r["metrics"]["truth"] = purchasing_power.truth_oracle(
                     r["holdout_ids"], r["holdout_y"], r["holdout_pred"][:, 1], r["holdout_bgnbd_gg"],
@@ -187,9 +191,12 @@ def main(argv=None):
             args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
             m = ob.quantile_regressor_graph(len(r["columns"]), *args, link=r["link"], **pp.prep)
             exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, link=r["link"], **pp.prep)
-            training = {"cutoff": C.isoformat(), "train_as_of": tr.as_of.isoformat(), "holdout_from": C.isoformat(),
-                        "holdout_to": days(C, 90), "train_rows": r["train_rows"], "holdout_rows": r["holdout_rows"],
-                        "source": src}
+            stacked = r["train_snapshots"]
+            training = {"cutoff": C.isoformat(), "train_as_of": stacked if len(stacked) > 1 else tr.as_of.isoformat(),
+                        "holdout_from": C.isoformat(), "holdout_to": days(C, 90), "train_rows": r["train_rows"],
+                        "holdout_rows": r["holdout_rows"],
+                        "source": src if len(stacked) == 1 else
+                        f"snapshots as_of {', '.join(stacked)} (train, stacked) and as_of {C} (holdout)"}
             outs = [{"name": "spend_90d", "dtype": "float32", "columns": ["p10", "p50", "p90"]}]
             finish("purchasing_power", r, training, outs, m, {"spend_90d": exp}, report.write_purchasing_power, t0)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lyra_ml.data import Snapshot
-from lyra_ml.propensity import FEATURE_SETS, MODELS, split_by_customer, stack, train
+from lyra_ml.data import Snapshot, split_by_customer
+from lyra_ml.propensity import FEATURE_SETS, MODELS, stack, train
 
 
 def snapshot(as_of: str, ids, features=("spend_365",)) -> Snapshot:

@@ -2,8 +2,10 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from lyra_ml.purchasing_power import split_half_noise, truth_oracle
+from lyra_ml.data import Snapshot
+from lyra_ml.purchasing_power import split_half_noise, train, truth_oracle
 
 
 def test_split_half_noise_by_hand():
@@ -60,3 +62,41 @@ def test_truth_oracle_refuses_what_it_cannot_score():
     # customers the generator did not make
     o = truth_oracle(ids + 5000, y, y, y, truth, dt.date(2026, 8, 3), dt.date(2026, 10, 31))
     assert o["skipped"] == "3000 holdout customers have no truth row"
+
+
+def spend_snapshot(as_of: str, season: float, n: int = 500, seed: int = 0):
+    """Customers buying at a gamma-distributed daily rate with a fixed ticket; their 90-day
+    label is drawn with the window's `season` factor."""
+    rng = np.random.default_rng(seed)
+    rate, ticket = rng.gamma(2.0, 0.03, n), rng.gamma(4.0, 250.0, n)
+    freq = rng.poisson(rate * 365).astype(float)
+    df = pd.DataFrame({"customer_id": np.arange(n), "spend_365": freq * ticket, "bg_frequency": freq,
+                       "bg_age_days": 365.0, "bg_recency_days": np.where(freq > 0, rng.uniform(200, 365, n), 0.0),
+                       "bg_monetary": np.where(freq > 0, ticket, 0.0),
+                       "label_spend_90": rng.poisson(rate * 90 * season) * ticket})
+    meta = {"as_of": as_of, "groups": [], "customer_features": ["spend_365", "bg_frequency", "bg_recency_days"]}
+    return Snapshot(f"snap-{as_of}", meta, df, None)
+
+
+def test_stacked_windows_keep_one_window_s_season_out_of_the_forecast():
+    holdout = spend_snapshot("2026-08-03", 1.0, seed=9)
+    summer = spend_snapshot("2026-05-04", 2.0, seed=1)           # the latest window: a high season
+    earlier = [spend_snapshot("2026-02-02", 0.5, seed=2), spend_snapshot("2025-11-03", 0.5, seed=3),
+               spend_snapshot("2025-08-04", 1.0, seed=4)]
+    quiet = lambda *_: None
+    alone = train(summer, holdout, log=quiet)
+    stacked = train(summer, holdout, log=quiet, earlier=earlier)
+    assert alone["train_rows"] == 500 and stacked["train_rows"] == 2000
+    assert stacked["train_snapshots"] == ["2025-08-04", "2025-11-03", "2026-02-02", "2026-05-04"]
+    y = holdout.customers["label_spend_90"].sum()
+    over_alone = alone["holdout_pred"][:, 1].sum() / y
+    over_stacked = stacked["holdout_pred"][:, 1].sum() / y
+    # Trained on the summer alone, the forecast carries its doubled spend into the next window.
+    assert over_alone > 1.4 and over_stacked < 0.75 * over_alone, (over_alone, over_stacked)
+
+
+def test_a_window_whose_labels_reach_the_holdout_is_refused():
+    holdout = spend_snapshot("2026-08-03", 1.0)
+    with pytest.raises(ValueError, match="90-day labels reach past the cut-off"):
+        train(spend_snapshot("2026-05-04", 1.0), holdout, log=lambda *_: None,
+              earlier=[spend_snapshot("2026-06-04", 1.0)])
