@@ -7,7 +7,7 @@ with the quantiles taken on a validation split of the training rows (split confo
 Baselines: BG/NBD x Gamma-Gamma (lifetimes) and a naive 365-day rate.
 
 The training rows are the snapshot as of cut-off - 91 d and, where the data holds a whole
-365-day history before them, those as of - 182, - 273 and - 364 d (`EARLIER_DAYS`), stacked:
+365-day history before them, those as of - 182, - 273 and - 364 d (`ml/train` exports them), stacked:
 their 90-day labels then cover every season of a year. Trained on one window's labels, the
 network carries that window's season into the next one (measured in session 10 on the
 33-month demo bank, on windows before the cut-off: trained on February-May labels and scored
@@ -36,7 +36,6 @@ CONFIGS = [  # chosen on the validation split
 ENSEMBLE = 3     # seeds averaged (merged into one wider MLP for ONNX)
 QUANTILES = (0.1, 0.5, 0.9)
 HORIZON_DAYS = 90
-EARLIER_DAYS = (182, 273, 364)   # further training snapshots, days before the cut-off
 
 
 def point_metrics(y, p) -> dict:
@@ -200,5 +199,6 @@ def train(train_snap, holdout_snap, log=print, earlier=()) -> dict:
                "baseline_params": bg_params}
     return {"columns": cols, "pp": pp, "coefs": coefs, "intercepts": inter, "link": "square",
             "y_mean": y_mean, "y_scale": y_scale, "offsets": offsets, "metrics": metrics,
-            "train_rows": len(df), "holdout_rows": len(hd), "train_snapshots": [s.as_of.isoformat() for s in snaps], "holdout_X": Xh, "holdout_pred": P,
+            "train_rows": len(df), "train_snapshots": [s.as_of.isoformat() for s in snaps],
+            "holdout_rows": len(hd), "holdout_X": Xh, "holdout_pred": P,
             "holdout_ids": hd["customer_id"].to_numpy(), "holdout_y": yh, "holdout_bgnbd_gg": bg}
