@@ -21,13 +21,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from . import metrics as M
-from .data import Preprocessor, matrix, split_by_customer
-from .data import stack as data_stack
+from .data import Preprocessor, matrix, split_by_customer, stack
 from .onnx_build import np_mlp, np_sigmoid
 
 SEED = 30
@@ -68,11 +66,6 @@ def rank_metrics(Y, S) -> dict:
             "customers_with_purchase": int((Y.sum(1) > 0).sum())}
 
 
-def stack(snaps, holdout_snap) -> pd.DataFrame:
-    """The training snapshots' customers stacked (`data.stack`) for 30-day labels."""
-    return data_stack(snaps, holdout_snap, LABEL_DAYS)
-
-
 FEATURE_SETS = {
     "all customer features": lambda cols: cols,
     "purchases per group, not spend shares": lambda cols: [c for c in cols if not c.startswith("share_")],
@@ -86,7 +79,7 @@ MODELS = {
 
 def train(train_snaps, holdout_snap, log=print) -> dict:
     """train_snaps: the training snapshots (as of cutoff - 31 days or earlier)."""
-    df, hd = stack(train_snaps, holdout_snap), holdout_snap.customers
+    df, hd = stack(train_snaps, holdout_snap, LABEL_DAYS), holdout_snap.customers
     all_cols = train_snaps[0].customer_features
     groups = train_snaps[0].groups
     lab = [f"label_buy_{LABEL_DAYS}_{g}" for g in groups]

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lyra_ml.data import Snapshot, split_by_customer
-from lyra_ml.propensity import FEATURE_SETS, MODELS, stack, train
+from lyra_ml.data import Snapshot, split_by_customer, stack
+from lyra_ml.propensity import FEATURE_SETS, LABEL_DAYS, MODELS, train
 
 
 def snapshot(as_of: str, ids, features=("spend_365",)) -> Snapshot:
@@ -17,7 +17,7 @@ def snapshot(as_of: str, ids, features=("spend_365",)) -> Snapshot:
 
 def test_stack_keeps_one_row_per_snapshot_and_customer():
     holdout = snapshot("2026-08-03", [1, 2, 3])
-    df = stack([snapshot("2026-05-04", [1, 2]), snapshot("2026-07-03", [1, 2, 3])], holdout)
+    df = stack([snapshot("2026-05-04", [1, 2]), snapshot("2026-07-03", [1, 2, 3])], holdout, LABEL_DAYS)
     assert len(df) == 5 and sorted(df["customer_id"]) == [1, 1, 2, 2, 3]
 
 
@@ -25,14 +25,14 @@ def test_stack_refuses_labels_that_reach_into_the_holdout():
     holdout = snapshot("2026-08-03", [1])
     late = snapshot((dt.date(2026, 8, 3) - dt.timedelta(days=29)).isoformat(), [1])
     with pytest.raises(ValueError, match="reach past the cut-off 2026-08-03"):
-        stack([snapshot("2026-05-04", [1]), late], holdout)
-    stack([snapshot("2026-07-04", [1])], holdout)   # 30 days: ends the day before the cut-off
+        stack([snapshot("2026-05-04", [1]), late], holdout, LABEL_DAYS)
+    stack([snapshot("2026-07-04", [1])], holdout, LABEL_DAYS)   # 30 days: ends the day before the cut-off
 
 
 def test_stack_refuses_snapshots_with_other_columns():
     holdout = snapshot("2026-08-03", [1])
     with pytest.raises(ValueError, match="features or groups differ"):
-        stack([snapshot("2026-05-04", [1]), snapshot("2026-06-04", [1], ("spend_90",))], holdout)
+        stack([snapshot("2026-05-04", [1]), snapshot("2026-06-04", [1], ("spend_90",))], holdout, LABEL_DAYS)
 
 
 def test_split_by_customer_keeps_a_customer_on_one_side():
