@@ -25,8 +25,9 @@ TOLERANCE = {"abs": 1e-3, "rel": 1e-4}
 DESCRIPTIONS = {
     "segmentation": "Customer segment: k-means (k=8) on scaled (log1p where skewed) features, clusters named in "
                     "RFM terms; distance = Euclidean distance to each segment centroid in the scaled space.",
-    "purchasing_power": "Customer's total card spend over the next 90 days in roubles (p10/p50/p90): average of "
-                        "MLPs on sqrt(spend) with split-conformal residual quantiles (p50 is the conditional median).",
+    "purchasing_power": "Customer's total card spend over the next 90 days in roubles (p10/p50/p90 and the mean): "
+                        "average of MLPs on sqrt(spend) with split-conformal residual quantiles (p50 is the "
+                        "conditional median; the mean, Duan's smearing over the residuals, is the point forecast).",
     "category_propensity": "Probability that the customer buys in each category group within the next 30 days.",
     "demand_forecast": "Weekly revenue (roubles) and transactions of a merchant x category group series, "
                        "1-8 weeks after the origin week, p10/p50/p90 (80% interval).",
@@ -184,20 +185,21 @@ def main(argv=None):
             r = purchasing_power.train(tr, ho, log=log, earlier=earlier)
             if a.truth:
                 r["metrics"]["truth"] = purchasing_power.truth_oracle(
-                    r["holdout_ids"], r["holdout_y"], r["holdout_pred"][:, 1], r["holdout_bgnbd_gg"],
+                    r["holdout_ids"], r["holdout_y"], r["holdout_pred"][:, purchasing_power.MEAN], r["holdout_bgnbd_gg"],
                     pd.read_csv(a.truth), C, ho.data_until)
                 log(f"  purchasing_power against the truth: {r['metrics']['truth']}")
             pp = r["pp"]
             args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
-            m = ob.quantile_regressor_graph(len(r["columns"]), *args, link=r["link"], **pp.prep)
-            exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, link=r["link"], **pp.prep)
+            kw = {"link": r["link"], "mean_offsets": r["mean_offsets"], **pp.prep}
+            m = ob.quantile_regressor_graph(len(r["columns"]), *args, **kw)
+            exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, **kw)
             stacked = r["train_snapshots"]
             training = {"cutoff": C.isoformat(), "train_as_of": stacked if len(stacked) > 1 else tr.as_of.isoformat(),
                         "holdout_from": C.isoformat(), "holdout_to": days(C, 90), "train_rows": r["train_rows"],
                         "holdout_rows": r["holdout_rows"],
                         "source": src if len(stacked) == 1 else
                         f"snapshots as_of {', '.join(stacked)} (train, stacked) and as_of {C} (holdout)"}
-            outs = [{"name": "spend_90d", "dtype": "float32", "columns": ["p10", "p50", "p90"]}]
+            outs = [{"name": "spend_90d", "dtype": "float32", "columns": ["p10", "p50", "p90", "mean"]}]
             finish("purchasing_power", r, training, outs, m, {"spend_90d": exp}, report.write_purchasing_power, t0)
 
         if "category_propensity" in want:

@@ -126,13 +126,35 @@ def test_merged_mlps_run_side_by_side():
     assert ops.count("MatMul") == 9 and "Slice" not in ops and "Concat" not in ops
 
 
-def test_quantile_regressor_square_link():
+def square_case(rows: int):
     f = 4
-    X = raw_features(60, f)
     lm, mu, sc = prep(f)
     coefs, inter = mlp_weights([f, 8, 1])
-    args = (lm, mu, sc, coefs, inter, 100.0, 30.0, np.array([-20.0, 0.0, 25.0]))
+    return f, raw_features(rows, f), (lm, mu, sc, coefs, inter, 100.0, 30.0, np.array([-20.0, 0.0, 25.0]))
+
+
+def test_quantile_regressor_square_link():
+    f, X, args = square_case(60)
     m = ob.quantile_regressor_graph(f, *args, link="square")
     exp = ob.np_quantile_regressor(X, *args, link="square")
     got = ob.check(m, X, {"spend_90d": exp}, rtol=1e-4, atol=1e-2)
     assert np.all(got["spend_90d"] >= 0)
+
+
+def test_quantile_regressor_mean_column_is_the_smearing_average():
+    f, X, args = square_case(80)
+    residuals = np.array([-30.0, -5.0, 0.0, 10.0, 40.0])
+    m = ob.quantile_regressor_graph(f, *args, link="square", mean_offsets=residuals)
+    got = ob.check(m, X, {"spend_90d": ob.np_quantile_regressor(X, *args, link="square", mean_offsets=residuals)},
+                   rtol=1e-4, atol=1e-2)["spend_90d"]
+    assert got.shape == (80, 4)
+    # the quantile columns are those of the graph without the mean
+    plain = ob.np_quantile_regressor(X, *args, link="square")
+    assert np.allclose(got[:, :3], plain, rtol=1e-4, atol=1e-2)
+    # the mean, by hand: the average of max(t + e, 0)^2 over the residuals e
+    t = np.sqrt(plain[:, 1])                       # p50 = max(t + 0, 0)^2
+    hand = np.array([np.mean(np.maximum(ti + residuals, 0) ** 2) for ti in t])
+    pos = t > 0                                    # where p50 clipped to 0, t is not recoverable
+    assert pos.sum() > 40
+    assert np.allclose(got[pos, 3], hand[pos], rtol=1e-3, atol=1e-1)
+    assert np.all(got[:, 3] >= got[:, 1] - 1e-3)   # these residuals are right-skewed: mean >= median

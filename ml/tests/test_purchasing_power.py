@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lyra_ml.data import Snapshot
-from lyra_ml.purchasing_power import split_half_noise, train, truth_oracle
+from lyra_ml.purchasing_power import MEAN, expectation, mean_offsets, split_half_noise, train, truth_oracle
 
 
 def test_split_half_noise_by_hand():
@@ -89,8 +89,8 @@ def test_stacked_windows_keep_one_window_s_season_out_of_the_forecast():
     assert alone["train_rows"] == 500 and stacked["train_rows"] == 2000
     assert stacked["train_snapshots"] == ["2025-08-04", "2025-11-03", "2026-02-02", "2026-05-04"]
     y = holdout.customers["label_spend_90"].sum()
-    over_alone = alone["holdout_pred"][:, 1].sum() / y
-    over_stacked = stacked["holdout_pred"][:, 1].sum() / y
+    over_alone = alone["holdout_pred"][:, MEAN].sum() / y
+    over_stacked = stacked["holdout_pred"][:, MEAN].sum() / y
     # Trained on the summer alone, the forecast carries its doubled spend into the next window.
     assert over_alone > 1.4 and over_stacked < 0.75 * over_alone, (over_alone, over_stacked)
 
@@ -100,3 +100,17 @@ def test_a_window_whose_labels_reach_the_holdout_is_refused():
     with pytest.raises(ValueError, match="90-day labels reach past the cut-off"):
         train(spend_snapshot("2026-05-04", 1.0), holdout, log=lambda *_: None,
               earlier=[spend_snapshot("2026-06-04", 1.0)])
+
+
+def test_the_mean_of_a_skewed_spend_is_above_its_median_and_sums_to_the_total():
+    # sqrt(spend) = t + e with a right-skewed e: the mean forecast is unbiased in total, the median is not
+    rng = np.random.default_rng(5)
+    t = rng.uniform(20.0, 200.0, 20000)
+    e = rng.gamma(2.0, 15.0, t.size) - 30.0
+    spend = np.maximum(t + e, 0) ** 2
+    off = mean_offsets(e)
+    mean = expectation(t, off)
+    median = np.maximum(t + np.quantile(e, 0.5), 0) ** 2
+    assert abs(mean.sum() / spend.sum() - 1) < 0.01
+    assert median.sum() / spend.sum() - 1 < -0.02
+    assert np.sqrt(np.mean((spend - mean) ** 2)) < np.sqrt(np.mean((spend - median) ** 2))
