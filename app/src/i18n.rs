@@ -402,7 +402,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "Purchasing power: predicted card spend over the next 90 days, ₽",
         "Покупательская способность: прогноз трат по картам на 90 дней, ₽",
     ),
-    ("customers.spend", "Predicted spend", "Прогноз трат"),
+    ("customers.spend", "Expected spend per customer", "Ожидаемые траты на клиента"),
     ("customers.average_ticket", "Average ticket", "Средний чек"),
     ("categories.title", "Categories", "Категории"),
     (

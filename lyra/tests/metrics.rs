@@ -728,8 +728,9 @@ async fn customers_categories_and_forecast_pages() {
          SELECT '2026-10-01', 1, c, CASE WHEN c <= 40 THEN 0 WHEN c <= 55 THEN 1 ELSE 2 END,
                 CASE WHEN c <= 40 THEN 'Champions' WHEN c <= 55 THEN 'Loyal' ELSE 'At risk' END
            FROM generate_series(1, 120) c;
-         INSERT INTO pipeline.purchasing_power (as_of, model_version, customer_id, p10, p50, p90)
-         SELECT '2026-10-01', 1, c, 1, CASE WHEN c <= 30 THEN 7000 ELSE 50000 END, 100000
+         INSERT INTO pipeline.purchasing_power (as_of, model_version, customer_id, p10, p50, p90, mean)
+         SELECT '2026-10-01', 1, c, 1, CASE WHEN c <= 30 THEN 7000 ELSE 50000 END, 100000,
+                CASE WHEN c <= 30 THEN 12000 END
            FROM generate_series(1, 120) c",
     )
     .execute(&w.admin)
@@ -771,17 +772,26 @@ async fn customers_categories_and_forecast_pages() {
         .find(|s| s["segment"] == "Champions")
         .unwrap();
     assert_eq!(int(&champions["customers"]), 40);
+    // The expected spend (mean) where the scoring has it, else the median.
     assert_eq!(
         int(&champions["mean_predicted"]),
-        (30 * 7000_00 + 10 * 50000_00) / 40
+        (30 * 12000_00 + 10 * 50000_00) / 40
     );
-    let bucket = body["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["segment"] == "Champions" && b["spend_from"] == 500_000)
-        .unwrap();
-    assert_eq!(int(&bucket["customers"]), 30);
+    let champions_from = |from: i64| {
+        let bucket = body["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["segment"] == "Champions" && b["spend_from"] == from)
+            .unwrap();
+        bucket["customers"]["value"].as_i64()
+    };
+    assert_eq!(
+        [500_000, 1_000_000, 4_000_000].map(champions_from),
+        [None, Some(30), Some(10)],
+        "bucketed by the mean (12,000 ₽), not the p50 (7,000 ₽; that bucket is empty, so \
+         hidden): {body}"
+    );
 
     // New vs returning add up to the customers of each week; cohorts start with their size.
     let body = w

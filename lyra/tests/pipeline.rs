@@ -68,10 +68,14 @@ async fn every_job_runs_through_model_svc_and_a_rerun_duplicates_nothing() {
     }
     let bad = count(
         &pool,
-        "SELECT count(*) FROM pipeline.purchasing_power WHERE NOT (0 <= p10 AND p10 <= p50 AND p50 <= p90)",
+        "SELECT count(*) FROM pipeline.purchasing_power
+          WHERE NOT (0 <= p10 AND p10 <= p50 AND p50 <= p90 AND 0 <= mean) OR mean IS NULL",
     )
     .await;
-    assert_eq!(bad, 0, "intervals are ordered and spend is not negative");
+    assert_eq!(
+        bad, 0,
+        "intervals are ordered, spend is not negative and every customer has an expected spend"
+    );
     let bad = count(
         &pool,
         "SELECT count(*) FROM pipeline.category_propensities

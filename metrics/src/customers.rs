@@ -454,7 +454,8 @@ pub struct PowerSegment {
     pub segment: String,
     /// Customers of the period with a prediction.
     pub customers: Figure,
-    /// Their mean predicted 90-day card spend (everywhere, not only here), kopecks.
+    /// Their mean expected 90-day card spend (everywhere, not only here), kopecks: the
+    /// model's `mean` output, or its p50 for a scoring without one.
     pub mean_predicted: Figure,
 }
 

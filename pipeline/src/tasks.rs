@@ -300,8 +300,8 @@ async fn score(
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO pipeline.purchasing_power (as_of, model_version, customer_id, p10, p50, p90)
-                     SELECT $1, $2, * FROM unnest($3::bigint[], $4::real[], $5::real[], $6::real[])",
+                    "INSERT INTO pipeline.purchasing_power (as_of, model_version, customer_id, p10, p50, p90, mean)
+                     SELECT $1, $2, * FROM unnest($3::bigint[], $4::real[], $5::real[], $6::real[], $7::real[])",
                 )
                 .bind(as_of)
                 .bind(version)
@@ -309,6 +309,7 @@ async fn score(
                 .bind(q("p10")?)
                 .bind(q("p50")?)
                 .bind(q("p90")?)
+                .bind(q("mean")?)
                 .execute(&mut *tx)
                 .await?;
             }
