@@ -267,6 +267,12 @@ def write_demand(d, r, t):
     _write(os.path.join(d, "demand_forecast.md"), "".join(s))
 
 
+def trained(r) -> str:
+    if r.get("seconds") is None:
+        return f"not retrained in this run (cut-off {r['earlier_cutoff']})"
+    return f"{r['seconds']:.0f} s"
+
+
 def write_summary(d, results, sizes, notes, C, train_as_of):
     s = ["# Model training summary\n\n",
          f"Cut-off {C}; customer models trained on the snapshot as of {train_as_of} (category propensity, whose "
@@ -283,7 +289,7 @@ def write_summary(d, results, sizes, notes, C, train_as_of):
     s.append(INTERVAL_NOTE)
     s.append("\n")
     s.append(table(["model", "report", "model.onnx", "training time"],
-                   [[n, f"[{n}.md]({n}.md)", f"{sizes.get(n, 0) / 1024:.0f} KiB", f"{r.get('seconds', 0):.0f} s"]
+                   [[n, f"[{n}.md]({n}.md)", f"{sizes.get(n, 0) / 1024:.0f} KiB", trained(r)]
                     for n, (r, _) in results.items()]))
     if notes:
         s.append("\nNotes:\n\n" + "".join(f"- {n}\n" for n in notes))

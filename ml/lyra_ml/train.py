@@ -22,6 +22,7 @@ from . import demand, onnx_build as ob, propensity, purchasing_power, report, se
 from .data import load_snapshot, sample_rows  # noqa: E402
 
 TOLERANCE = {"abs": 1e-3, "rel": 1e-4}
+MODELS = ("segmentation", "purchasing_power", "category_propensity", "demand_forecast")
 DESCRIPTIONS = {
     "segmentation": "Customer segment: k-means (k=8) on scaled (log1p where skewed) features, clusters named in "
                     "RFM terms; distance = Euclidean distance to each segment centroid in the scaled space.",
@@ -83,6 +84,23 @@ def contract(name, columns, outputs, training, metrics, **extra):
     return c
 
 
+def earlier_results(out_dir: str, names) -> tuple[dict, dict]:
+    """The metrics and model sizes of models this run did not train, from what an earlier run
+    wrote to `out_dir` (contract.json, model.onnx); absent models are left out."""
+    results, sizes = {}, {}
+    for name in names:
+        d = os.path.join(out_dir, name)
+        try:
+            with open(os.path.join(d, "contract.json")) as fh:
+                c = json.load(fh)
+            sizes[name] = os.path.getsize(os.path.join(d, "model.onnx"))
+        except FileNotFoundError:
+            continue
+        results[name] = ({"metrics": c["metrics"], "seconds": None, "earlier_cutoff": c["training"]["cutoff"]},
+                         c["training"])
+    return results, sizes
+
+
 def days(d, n):
     return (d + dt.timedelta(days=n)).isoformat()
 
@@ -122,8 +140,9 @@ def main(argv=None):
                     help="the generator's truth.customers as CSV (customer_id, lapsed_on, "
                          "expected_spend_90d_minor), if the data is generated: the purchasing-power report "
                          "then scores it as an oracle. Never used for training or choices")
-    ap.add_argument("--only", nargs="*", default=None,
-                    help="train only these models (default all four)")
+    ap.add_argument("--only", nargs="*", default=None, choices=MODELS,
+                    help="train only these models (default all four); the summary keeps the others' results "
+                         "from their contracts in --out")
     a = ap.parse_args(argv)
     t_all = time.time()
     tr = load_snapshot(a.train, with_weeks=False)
@@ -142,7 +161,7 @@ def main(argv=None):
     log(f"cutoff {C}; train snapshot as of {tr.as_of}: {len(tr.customers)} customers; "
         f"holdout snapshot: {len(ho.customers)} customers, "
         f"{0 if ho.merchant_weeks is None else len(ho.merchant_weeks)} merchant-week rows")
-    want = a.only or ["segmentation", "purchasing_power", "category_propensity", "demand_forecast"]
+    want = a.only or list(MODELS)
     src = f"snapshots as_of {tr.as_of} (train) and as_of {C} (holdout)"
     if "demand_forecast" in want:
         try:
@@ -241,7 +260,11 @@ def main(argv=None):
                     {"name": "transactions", "dtype": "float32", "columns": cols24}]
             finish("demand_forecast", r, training, outs, m, {"revenue": rev, "transactions": txn}, report.write_demand, t0)
 
-        report.write_summary(reports, results, sizes, notes, C, tr.as_of)
+        # With --only, the summary keeps the other models as their committed contracts have them.
+        earlier, earlier_sizes = earlier_results(a.out, [n for n in MODELS if n not in results])
+        merged = {**earlier, **results}
+        report.write_summary(reports, {n: merged[n] for n in MODELS if n in merged}, {**earlier_sizes, **sizes},
+                             notes, C, tr.as_of)
     log(f"done in {time.time() - t_all:.0f}s: {', '.join(results)} in {a.out}, reports in {a.reports}")
     for name, (r, _) in results.items():
         for g in r["metrics"]["goals"]:
