@@ -40,10 +40,8 @@ CONFIGS = [  # chosen on the validation split
 ENSEMBLE = 3     # seeds averaged (merged into one wider MLP for ONNX)
 QUANTILES = (0.1, 0.5, 0.9)
 MEAN_POINTS = 29  # residual quantiles averaged for the mean; with the 3 above, a 32-wide row
-HORIZON_DAYS = 90
-
-
 MEAN = len(QUANTILES)  # the mean's column in the output, after the quantiles
+HORIZON_DAYS = 90
 
 
 def mean_offsets(residuals) -> np.ndarray:
