@@ -260,7 +260,7 @@ def main(argv=None):
                     {"name": "transactions", "dtype": "float32", "columns": cols24}]
             finish("demand_forecast", r, training, outs, m, {"revenue": rev, "transactions": txn}, report.write_demand, t0)
 
-        # With --only, the summary keeps the other models as their committed contracts have them.
+        # With --only, the summary keeps the other models as their contracts in --out have them.
         earlier, earlier_sizes = earlier_results(a.out, [n for n in MODELS if n not in results])
         merged = {**earlier, **results}
         report.write_summary(reports, {n: merged[n] for n in MODELS if n in merged}, {**earlier_sizes, **sizes},
