@@ -253,13 +253,14 @@ def merge_mlps(models):
 
 
 def quantile_regressor_graph(n_features, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale,
-                             offsets, link="expm1", mean_offsets=None, **prep) -> onnx.ModelProto:
+                             offsets, link="expm1", mean_offsets=None, mean_scale=1.0, **prep) -> onnx.ModelProto:
     """MLP on a transformed target t: p_q = inverse_link(y_mean + y_scale * mlp(z) + offsets[q]).
 
     link "expm1": t = log1p(y); link "square": t = sqrt(y) (p = max(., 0)^2).
     `mean_offsets` (equally likely residuals, e.g. their quantiles at (k + 0.5) / K) add a last
     column, the expectation: the average of inverse_link(prediction + each of them), Duan's
-    smearing estimate. One MatMul picks the quantile columns and averages the rest."""
+    smearing estimate, times `mean_scale` (a calibration factor). One MatMul picks the quantile
+    columns and averages the rest."""
     gb = GraphBuilder(n_features)
     z = gb.preprocess(gb.input_name, log_mask, mean, scale, **prep)
     y = gb.mlp(z, coefs, intercepts)                                 # [batch, 1]
@@ -272,7 +273,8 @@ def quantile_regressor_graph(n_features, log_mask, mean, scale, coefs, intercept
         pos = gb.op("Max", [y, gb.const(0.0, name="zero")])
         out = gb.op("Mul", [pos, pos])
     if mean_offsets is not None:
-        out = gb.op("MatMul", [out, gb.const(_pick_and_average(len(offsets), len(mean_offsets)), name="pick")])
+        out = gb.op("MatMul", [out, gb.const(_pick_and_average(len(offsets), len(mean_offsets), mean_scale),
+                                                  name="pick")])
     gb.output(out, "spend_90d", len(offsets) + (mean_offsets is not None))
     return gb.model("purchasing_power", "spend over the next 90 days, roubles: p10, p50, p90"
                     + ("" if mean_offsets is None else ", mean"))
@@ -282,20 +284,20 @@ def _all_offsets(offsets, mean_offsets):
     return np.concatenate([np.asarray(offsets, float), [] if mean_offsets is None else np.asarray(mean_offsets, float)])
 
 
-def _pick_and_average(q: int, k: int) -> np.ndarray:
-    """[q + k, q + 1]: the first q columns as they are, then the mean of the other k."""
+def _pick_and_average(q: int, k: int, scale: float = 1.0) -> np.ndarray:
+    """[q + k, q + 1]: the first q columns as they are, then `scale` x the mean of the other k."""
     m = np.zeros((q + k, q + 1))
     m[np.arange(q), np.arange(q)] = 1.0
-    m[q:, q] = 1.0 / k
+    m[q:, q] = scale / k
     return m
 
 
 def np_quantile_regressor(X, log_mask, mean, scale, coefs, intercepts, y_mean, y_scale, offsets, link="expm1",
-                          mean_offsets=None, **prep):
+                          mean_offsets=None, mean_scale=1.0, **prep):
     y = np_mlp(np_preprocess(X, log_mask, mean, scale, **prep), coefs, intercepts) * y_scale + y_mean
     y = y + _all_offsets(offsets, mean_offsets)[None, :]
     out = np.maximum(np.expm1(y), 0.0) if link == "expm1" else np.maximum(y, 0.0) ** 2
-    return out if mean_offsets is None else out @ _pick_and_average(len(offsets), len(mean_offsets))
+    return out if mean_offsets is None else out @ _pick_and_average(len(offsets), len(mean_offsets), mean_scale)
 
 
 def classifier_graph(n_features, log_mask, mean, scale, coefs, intercepts, n_out, **prep) -> onnx.ModelProto:

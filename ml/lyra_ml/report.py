@@ -127,7 +127,9 @@ def write_purchasing_power(d, r, t):
          "columns, standardised) predicting sqrt(label_spend_90); p10/p50/p90 = (prediction + the 10/50/90% "
          "quantiles of the residuals on a 20% validation split of the training customers)^2; the mean = the "
          f"average of (prediction + residual)^2 over {v['mean_points']} equally spaced residual quantiles "
-         "(Duan's smearing). The point forecast scored below is the mean, like BG/NBD x Gamma-Gamma's; p50, a "
+         f"(Duan's smearing), times {v.get('mean_scale', 1.0):.4f}, the least-squares factor on the validation "
+         "rows (the big spenders' residuals are wider than smearing's one spread). The point forecast scored "
+         "below is the mean, like BG/NBD x Gamma-Gamma's; p50, a "
          "conditional median, is shown next to it: spend is right-skewed, so the median sits below the mean and "
          "its total error is negative by construction.\n"
          "\n## Metrics (holdout: spend in the 90 days after the cut-off)\n\n",
@@ -141,9 +143,11 @@ def write_purchasing_power(d, r, t):
          noise_block(m.get("noise"), bg["rmse"]),
          truth_block(m.get("truth")),
          "\n## Validation (training snapshots only; BG/NBD x GG fitted per snapshot on its fit customers)\n\n",
-         table(["config", "epochs", "RMSE", "MAE", "top-decile capture", "total error"],
-               [[c["config"], c.get("iterations", "–"), f(c["rmse"]), f(c["mae"]), f(c["top_decile_capture"]),
-                 f(c["total_error"])] for c in v["configs"]]),
+         table(["config", "epochs", "mean factor", "RMSE", "RMSE unscaled", "MAE", "top-decile capture",
+                "total error"],
+               [[c["config"], c.get("iterations", "–"), f(c["mean_scale"]) if "mean_scale" in c else "–",
+                 f(c["rmse"]), f(c["rmse_unscaled"]) if "rmse_unscaled" in c else "–", f(c["mae"]),
+                 f(c["top_decile_capture"]), f(c["total_error"])] for c in v["configs"]]),
          f"\nChosen: {v['chosen']}. Residual quantiles in sqrt space (10/50/90%): "
          f"{', '.join(f'{q:.4f}' for q in v['residual_quantiles_sqrt'])} "
          f"({v['valid_rows']:,} validation rows).\n",

@@ -209,7 +209,7 @@ def main(argv=None):
                 log(f"  purchasing_power against the truth: {r['metrics']['truth']}")
             pp = r["pp"]
             args = (pp.log_mask, pp.mean, pp.scale, r["coefs"], r["intercepts"], r["y_mean"], r["y_scale"], r["offsets"])
-            kw = {"link": r["link"], "mean_offsets": r["mean_offsets"], **pp.prep}
+            kw = {"link": r["link"], "mean_offsets": r["mean_offsets"], "mean_scale": r["mean_scale"], **pp.prep}
             m = ob.quantile_regressor_graph(len(r["columns"]), *args, **kw)
             exp = ob.np_quantile_regressor(r["holdout_X"].astype(np.float32), *args, **kw)
             stacked = r["train_snapshots"]

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from lyra_ml.data import Snapshot
-from lyra_ml.purchasing_power import MEAN, expectation, mean_offsets, split_half_noise, train, truth_oracle
+from lyra_ml.purchasing_power import (MEAN, expectation, mean_offsets, mean_scale, split_half_noise, train,
+                                      truth_oracle)
 
 
 def test_split_half_noise_by_hand():
@@ -114,3 +115,22 @@ def test_the_mean_of_a_skewed_spend_is_above_its_median_and_sums_to_the_total():
     assert abs(mean.sum() / spend.sum() - 1) < 0.01
     assert median.sum() / spend.sum() - 1 < -0.02
     assert np.sqrt(np.mean((spend - mean) ** 2)) < np.sqrt(np.mean((spend - median) ** 2))
+
+
+def test_the_mean_factor_lifts_smearing_where_big_spenders_vary_more():
+    # sqrt(spend) = t + e with e's spread growing with t: one pooled spread (smearing) puts too
+    # little of it on the big spenders, so the smeared mean is low where it matters most
+    rng = np.random.default_rng(6)
+    t = rng.gamma(1.5, 40.0, 40000)
+    e = rng.normal(0.0, 5.0 + 0.4 * t)
+    spend = np.maximum(t + e, 0) ** 2
+    smeared = expectation(t, mean_offsets(e))
+    c = mean_scale(smeared, spend)
+    assert 1.02 < c < 1.5, c
+    assert np.allclose(expectation(t, mean_offsets(e), c), c * smeared)
+    rmse = lambda p: np.sqrt(np.mean((spend - p) ** 2))
+    assert rmse(c * smeared) < rmse(smeared)
+    # where the spread does not depend on t, smearing is right and the factor stays near 1
+    e = rng.normal(0.0, 20.0, t.size)
+    spend = np.maximum(t + e, 0) ** 2
+    assert abs(mean_scale(expectation(t, mean_offsets(e)), spend) - 1) < 0.02
