@@ -12,7 +12,7 @@ rewards, and its sum over customers is their expected total, where the sum of me
 short (the total error of p50 is about -11%, spend being right-skewed).
 
 The networks are small because model-svc must serve them at least as fast as ONNX Runtime
-(PRODUCT.md section 8): three (32,) networks, averaged, run at 1.06-1.15 x ONNX Runtime at batch
+(PRODUCT.md section 8): three (32,) networks, averaged, run at 1.04-1.15 x ONNX Runtime at batch
 1024, where the three (64, 32) served until session 12 ran at 0.78-0.81. Paired on the same
 rows (session 12: ml/train's validation split and a window before the cut-off, two seed sets
 each) the small ones were within 0.6% of the big ones' RMSE either way, +0.07% on average.
